@@ -1,0 +1,309 @@
+"""The notebook pipeline: MyST ``.md`` sources -> paired ``.ipynb`` -> papermill -> Jupyter Book.
+
+One place for the machinery every chapter shares:
+
+* :func:`chapters` reads ``_toc.yml``; every page of the book is a paired jupytext notebook.
+* :func:`pair_problems` / :func:`sync_pair` keep ``chapter.md`` and ``chapter.ipynb`` in step
+  (the ``.md`` is the source of truth; the ``.ipynb`` carries no outputs).
+* :func:`execute` runs a chapter with papermill under ``-p profile NAME`` and any other
+  parameters, into ``_build/executed/<profile>/``; the result is cached by a hash of the
+  chapter source, the parameters and the library source, so an unchanged chapter is not re-run.
+* :func:`stage_site` + :func:`render` build the HTML from the executed notebooks.
+
+``maqamgen book --profile smoke|book|full [--only CHAPTER]`` drives it; the Makefile calls that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from maqamgen.config import PROFILES, profile as get_profile, repo_root
+from maqamgen.errors import ConfigError, MaqamgenError
+
+NOTEBOOK_FORMAT = "md:myst"
+
+
+# ---------------------------------------------------------------- table of contents
+def _toc_files(entry: dict) -> list[str]:
+    out = []
+    if "file" in entry:
+        out.append(entry["file"])
+    for key in ("chapters", "sections", "parts"):
+        for sub in entry.get(key, []) or []:
+            out.extend(_toc_files(sub))
+    return out
+
+
+def chapters(root: Path | None = None) -> list[Path]:
+    """Every page of the book in reading order, as paths of their ``.md`` sources."""
+    import yaml
+
+    root = root or repo_root()
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"], *_toc_files(toc)]
+    pages = [root / (f if f.endswith(".md") else f + ".md") for f in files]
+    missing = [str(p.relative_to(root)) for p in pages if not p.exists()]
+    if missing:
+        raise ConfigError(f"{root / '_toc.yml'}: lists pages whose .md source is missing: "
+                          + ", ".join(missing))
+    return pages
+
+
+def resolve(names: list[str], root: Path | None = None) -> list[Path]:
+    """Chapters matching ``names`` (a path, a file name or a stem such as ``01_stft_filtering``)."""
+    allc = chapters(root)
+    if not names:
+        return allc
+    picked = []
+    for name in names:
+        stem = Path(name).name.removesuffix(".md").removesuffix(".ipynb")
+        hits = [c for c in allc if c.stem == stem or str(c).endswith(name)]
+        if not hits:
+            known = ", ".join(c.stem for c in allc)
+            raise ConfigError(f"unknown chapter {name!r}; known chapters: {known}")
+        picked.extend(h for h in hits if h not in picked)
+    return picked
+
+
+# ---------------------------------------------------------------- pairing
+def paired_ipynb(md: Path) -> Path:
+    return md.with_suffix(".ipynb")
+
+
+def _cells(nb) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(c.cell_type, c.source.strip(), tuple(c.get("metadata", {}).get("tags", [])))
+            for c in nb.cells]
+
+
+def pair_problems(md: Path) -> list[str]:
+    """What differs between ``md`` and its paired ``.ipynb`` (empty list: in sync)."""
+    import jupytext
+
+    ipynb = paired_ipynb(md)
+    if not md.exists():
+        return [f"{md}: missing"]
+    if not ipynb.exists():
+        return [f"{ipynb}: missing (run `maqamgen sync`)"]
+    a = jupytext.read(md)
+    b = jupytext.read(ipynb)
+    problems = []
+    ca, cb = _cells(a), _cells(b)
+    if len(ca) != len(cb):
+        problems.append(f"{ipynb}: {len(cb)} cells, {md.name} has {len(ca)}")
+    for i, (x, y) in enumerate(zip(ca, cb)):
+        if x != y:
+            problems.append(f"{ipynb}: cell {i} differs from {md.name}")
+            break
+    if any(c.get("outputs") for c in b.cells if c.cell_type == "code"):
+        problems.append(f"{ipynb}: carries outputs; the paired notebook is kept clean")
+    return problems
+
+
+def sync_pair(md: Path) -> bool:
+    """Write ``md``'s paired ``.ipynb`` from the ``.md`` (no outputs). Returns True if it changed."""
+    import jupytext
+
+    nb = jupytext.read(md)
+    ipynb = paired_ipynb(md)
+    text = jupytext.writes(nb, fmt="ipynb")
+    if ipynb.exists() and ipynb.read_text() == text:
+        return False
+    _atomic_write_text(ipynb, text)
+    return True
+
+
+def sync_all(root: Path | None = None) -> list[Path]:
+    """Sync every page's paired notebook; returns the ``.ipynb`` files that changed."""
+    return [paired_ipynb(md) for md in chapters(root) if sync_pair(md)]
+
+
+# ---------------------------------------------------------------- execution
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def library_digest(root: Path | None = None) -> str:
+    """Hash of the package source: a change to ``lib/`` re-runs the chapters."""
+    root = root or repo_root()
+    h = hashlib.sha256()
+    for p in sorted((root / "lib" / "maqamgen").rglob("*.py")):
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(md: Path, profile: str, params: dict, lib_digest: str) -> str:
+    h = hashlib.sha256()
+    h.update(md.read_bytes())
+    h.update(json.dumps({"profile": profile, **params}, sort_keys=True, default=str).encode())
+    h.update(lib_digest.encode())
+    return h.hexdigest()
+
+
+def executed_path(md: Path, profile: str, root: Path | None = None) -> Path:
+    root = root or repo_root()
+    return root / "_build" / "executed" / profile / md.relative_to(root).with_suffix(".ipynb")
+
+
+def kernel_env() -> dict[str, str]:
+    """Environment of the kernels papermill starts: inline plots, cached numba, seeded hashes."""
+    root = repo_root()
+    env = {
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "PYTHONHASHSEED": "0",
+        "NUMBA_CACHE_DIR": str(root / "data" / "cache" / "numba"),
+        "TQDM_DISABLE": os.environ.get("TQDM_DISABLE", "1"),
+    }
+    return env
+
+
+def execute(md: Path, profile: str, params: dict | None = None, force: bool = False,
+            lib_digest: str | None = None) -> tuple[Path, bool, float]:
+    """Execute one chapter with papermill; returns (executed notebook, ran?, seconds).
+
+    The chapter runs with its own folder as working directory, ``profile`` and ``params``
+    injected after its ``parameters`` cell. The output is written atomically and cached.
+    """
+    import jupytext
+    import papermill
+
+    get_profile(profile)  # validates the name
+    params = dict(params or {})
+    root = repo_root()
+    out = executed_path(md, profile, root)
+    key = cache_key(md, profile, params, lib_digest or library_digest(root))
+    keyfile = out.with_suffix(".key")
+    if not force and out.exists() and keyfile.exists() and keyfile.read_text() == key:
+        return out, False, 0.0
+
+    nb = jupytext.read(md)
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+        raise MaqamgenError(f"{md}: no cell tagged 'parameters' (papermill needs one)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    src = out.with_name(f".{out.stem}.input.ipynb")
+    jupytext.write(nb, src, fmt="ipynb")
+    tmp = out.with_name(f".{out.stem}.running.ipynb")
+    os.environ.update(kernel_env())
+    t0 = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(src), str(tmp), parameters={"profile": profile, **params},
+            kernel_name="python3", cwd=str(md.parent), progress_bar=False,
+            report_mode=False, log_output=False,
+        )
+    except papermill.PapermillExecutionError as e:
+        raise MaqamgenError(
+            f"{md}: cell {e.exec_count} raised {e.ename}: {e.evalue} "
+            f"(executed notebook kept at {tmp})") from None
+    finally:
+        src.unlink(missing_ok=True)
+    seconds = time.perf_counter() - t0
+    os.replace(tmp, out)
+    _atomic_write_text(keyfile, key)
+    return out, True, seconds
+
+
+# ---------------------------------------------------------------- rendering
+def stage_site(profile: str, root: Path | None = None) -> Path:
+    """Assemble ``_build/site/<profile>``: the book's config plus executed notebooks.
+
+    A page that has not been executed at this profile is staged from its clean paired
+    notebook, so the book always builds.
+    """
+    import jupytext
+
+    root = root or repo_root()
+    site = root / "_build" / "site" / profile
+    if site.exists():
+        shutil.rmtree(site)
+    site.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(root / name, site / name)
+    for p in (root / "book").rglob("*"):
+        if p.is_file() and p.suffix not in (".md", ".ipynb") and ".ipynb_checkpoints" not in p.parts:
+            dst = site / p.relative_to(root)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, dst)
+    for md in chapters(root):
+        dst = site / md.relative_to(root).with_suffix(".ipynb")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        done = executed_path(md, profile, root)
+        if done.exists():
+            shutil.copy2(done, dst)
+        else:
+            jupytext.write(jupytext.read(md), dst, fmt="ipynb")
+    return site
+
+
+def html_dir(profile: str, root: Path | None = None) -> Path:
+    """Where the HTML of a profile lands: ``_build/html`` for ``book``, else ``_build/<profile>/html``."""
+    root = root or repo_root()
+    return root / "_build" / "html" if profile == "book" else root / "_build" / profile / "html"
+
+
+def render(profile: str, strict: bool = False, root: Path | None = None) -> Path:
+    """Render the staged site with Jupyter Book; returns the path of ``index.html``."""
+    root = root or repo_root()
+    site = stage_site(profile, root)
+    target = html_dir(profile, root)
+    build_root = root / "_build" / "jb" / profile
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(site), "--path-output",
+           str(build_root), "--builder", "html"]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, cwd=root)
+    if proc.returncode != 0:
+        raise MaqamgenError(f"jupyter-book build failed (exit {proc.returncode}); see the log above")
+    built = build_root / "_build" / "html"
+    tmp = target.with_name(target.name + ".new")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(built, tmp)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    return target / "index.html"
+
+
+def main(profile: str = "book", only: list[str] | None = None, params: dict | None = None,
+         build: bool = True, strict: bool = False, force: bool = False,
+         sync: bool = False) -> int:
+    """``maqamgen book``: check pairs, execute chapters, render HTML."""
+    root = repo_root()
+    get_profile(profile)
+    pages = chapters(root)
+    if sync:
+        for ipynb in sync_all(root):
+            print(f"synced {ipynb.relative_to(root)}")
+    drift = [p for md in pages for p in pair_problems(md)]
+    if drift:
+        raise MaqamgenError("paired notebooks out of sync:\n  " + "\n  ".join(drift)
+                            + "\nrun `maqamgen sync` (the .md is the source)")
+    digest = library_digest(root)
+    todo = resolve(only or [], root)
+    total = time.perf_counter()
+    for md in todo:
+        rel = md.relative_to(root)
+        print(f"[{profile}] {rel} ...", end=" ", flush=True)
+        out, ran, secs = execute(md, profile, params, force=force, lib_digest=digest)
+        print(f"ran in {secs:.1f} s" if ran else "cached (unchanged)", flush=True)
+    print(f"[{profile}] executed {len(todo)} page(s) in {time.perf_counter() - total:.1f} s")
+    if build:
+        index = render(profile, strict=strict, root=root)
+        print(f"\nThe book is at {index}\nopen it with: xdg-open {index}  (or file://{index})")
+    return 0
+
+
+__all__ = ["chapters", "resolve", "pair_problems", "sync_pair", "execute", "stage_site",
+           "render", "main", "PROFILES"]

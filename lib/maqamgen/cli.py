@@ -1,0 +1,94 @@
+"""The ``maqamgen`` command.
+
+Subcommands: ``synth`` (note JSON -> oud audio), ``book`` (execute chapters and render the book).
+Bad input exits non-zero with one line ``maqamgen: error: FILE: problem`` and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from maqamgen import synth
+
+    info = synth.render_notes_file(args.notes, args.output, sr=args.sr, seed=args.seed)
+    print(f"wrote {args.output}: {info['seconds']:.1f} s, {info['n_notes']} notes, "
+          f"{info['realtime_factor']:.0f}x real time")
+    return 0
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from maqamgen import book
+
+    params = dict(_parse_param(p) for p in args.param)
+    return book.main(profile=args.profile, only=args.only, params=params,
+                     build=not args.no_html, strict=args.strict, force=args.force,
+                     sync=args.sync)
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from maqamgen import book
+
+    changed = book.sync_all()
+    print(f"{len(changed)} paired notebook(s) rewritten" + "".join(f"\n  {c}" for c in changed))
+    return 0
+
+
+def _parse_param(text: str) -> tuple[str, object]:
+    from maqamgen.errors import ConfigError
+
+    if "=" not in text:
+        raise ConfigError(f"parameter {text!r} is not of the form NAME=VALUE")
+    name, value = text.split("=", 1)
+    import yaml
+
+    return name.strip(), yaml.safe_load(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="maqamgen", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="render a note JSON file with the oud synthesizer")
+    s.add_argument("notes", help='note JSON: {"notes": [[onset_s, offset_s, freq_hz, cents_dev], ...]}')
+    s.add_argument("-o", "--output", required=True, help="output audio file (.wav/.flac/.ogg)")
+    s.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default 22050)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the pluck noise and timbre jitter")
+    s.set_defaults(func=_cmd_synth)
+
+    b = sub.add_parser("book", help="execute the chapters with papermill and render the book")
+    b.add_argument("--profile", default="book", help="smoke | book | full (default book)")
+    b.add_argument("--only", action="append", default=[],
+                   help="run only this chapter (path or stem, e.g. 01_stft_filtering); repeatable")
+    b.add_argument("-p", "--param", action="append", default=[],
+                   help="extra notebook parameter NAME=VALUE (YAML value), e.g. -p maqam=hijaz")
+    b.add_argument("--no-html", action="store_true", help="execute only; do not render HTML")
+    b.add_argument("--strict", action="store_true", help="render with -W -n --keep-going")
+    b.add_argument("--force", action="store_true", help="re-execute even when the cache is current")
+    b.add_argument("--sync", action="store_true",
+                   help="first rewrite each paired .ipynb from its .md source (jupytext)")
+    b.set_defaults(func=_cmd_book)
+
+    y = sub.add_parser("sync", help="rewrite each chapter's paired .ipynb from its .md source")
+    y.set_defaults(func=_cmd_sync)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from maqamgen.errors import MaqamgenError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MaqamgenError as e:
+        print(f"maqamgen: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("maqamgen: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

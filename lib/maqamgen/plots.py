@@ -1,0 +1,171 @@
+"""Figure helpers. Each draws on an ``ax`` it is given (libfmp style) and returns what it drew.
+
+``audio_table`` lays out labelled audio players side by side (an HTML table of ``<audio>``).
+
+Used in: book/part1/01_stft_filtering.md
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import numpy as np
+
+
+def spectrogram(ax, F_db: np.ndarray, sr: int, hop_length: int, fmax: float | None = 2000.0,
+                vmin: float | None = -80.0, vmax: float | None = 0.0, title: str | None = None,
+                cmap: str = "magma", colorbar: bool = False):
+    """Draw a dB spectrogram with time (s) across and frequency (Hz) up.
+
+    Args:
+        ax: matplotlib axes.
+        F_db: shape (m, n) = (n_fft // 2 + 1, frames), dB.
+        sr: sample rate, Hz. hop_length: STFT hop, samples.
+        fmax: highest frequency shown, Hz (None: Nyquist).
+        vmin, vmax: colour range, dB.
+
+    Returns:
+        The ``AxesImage``.
+    """
+    m, n = F_db.shape
+    nyq = sr / 2
+    top = nyq if fmax is None else min(fmax, nyq)
+    rows = int(np.ceil(top / nyq * (m - 1))) + 1
+    img = ax.imshow(F_db[:rows], origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax,
+                    extent=(0, n * hop_length / sr, 0, (rows - 1) * nyq / (m - 1)),
+                    interpolation="nearest")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz)")
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(img, ax=ax, label="dB")
+    return img
+
+
+def notes_overlay(ax, notes, color: str = "cyan", harmonics: int = 1, **kw):
+    """Draw each note's pitch (and ``harmonics - 1`` overtones) as a segment over a spectrogram."""
+    kw = {"lw": 1.0, "alpha": 0.8, **kw}
+    segs = []
+    for n in notes:
+        for h in range(1, harmonics + 1):
+            segs.append(ax.plot([n.onset, n.offset], [h * n.freq_hz] * 2, color=color, **kw)[0])
+    return segs
+
+
+def note_roll(ax, notes, tonic_hz: float | None = None, degrees_cents=None, color: str = "C0"):
+    """Piano roll of a note list: time (s) across, pitch up (cents above the tonic, or Hz).
+
+    Ornamented notes are hatched and labelled with the ornament type.
+    """
+    from matplotlib.patches import Rectangle
+
+    def y(f):
+        return 1200 * np.log2(f / tonic_hz) if tonic_hz else f
+
+    h = 30.0 if tonic_hz else None
+    for n in notes:
+        yy = y(n.freq_hz)
+        height = h if h else n.freq_hz * 0.02
+        orn = n.ornament["type"] if n.ornament else None
+        ax.add_patch(Rectangle((n.onset, yy - height / 2), n.duration, height, color=color,
+                               alpha=0.4 + 0.5 * n.velocity, hatch="///" if orn else None, lw=0))
+        if orn:
+            ax.text(n.onset, yy + height, orn, fontsize=7, va="bottom")
+    if degrees_cents is not None and tonic_hz:
+        for c in degrees_cents:
+            ax.axhline(c, color="0.85", lw=0.6, zorder=0)
+    ys = [y(n.freq_hz) for n in notes]
+    ax.set_xlim(0, max(n.offset for n in notes) + 0.2)
+    pad = 100 if tonic_hz else 20
+    ax.set_ylim(min(ys) - pad, max(ys) + pad)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("cents above the tonic" if tonic_hz else "frequency (Hz)")
+    return ax
+
+
+def spectrum(ax, freqs: np.ndarray, mag_db: np.ndarray, peaks_hz=None, fmax: float = 2000.0,
+             true_hz=None, title: str | None = None):
+    """Magnitude spectrum in dB against Hz, with detected peaks (dots) and true pitches (lines)."""
+    keep = freqs <= fmax
+    ax.plot(freqs[keep], mag_db[keep], lw=0.6, color="0.2")
+    if true_hz is not None:
+        for i, f in enumerate(true_hz):
+            ax.axvline(f, color="C2", lw=0.8, alpha=0.6, label="pitches played" if i == 0 else None)
+    if peaks_hz is not None and len(peaks_hz):
+        lv = np.interp(peaks_hz, freqs, mag_db)
+        ax.plot(peaks_hz, lv, "o", color="C3", ms=4, label="dominant peaks")
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("dB re max")
+    ax.set_xlim(0, fmax)
+    if title:
+        ax.set_title(title)
+    if true_hz is not None or peaks_hz is not None:
+        ax.legend(loc="upper right", fontsize=8)
+    return ax
+
+
+def kernel(ax, K: np.ndarray, frame_s: float, bin_hz: float, title: str | None = None):
+    """Show a 2-D smoothing kernel with axes in seconds and Hz."""
+    kf, kt = K.shape
+    img = ax.imshow(K, origin="lower", aspect="auto", cmap="viridis",
+                    extent=(-(kt // 2 + .5) * frame_s * 1e3, (kt // 2 + .5) * frame_s * 1e3,
+                            -(kf // 2 + .5) * bin_hz, (kf // 2 + .5) * bin_hz))
+    ax.set_xlabel("time offset (ms)")
+    ax.set_ylabel("frequency offset (Hz)")
+    if title:
+        ax.set_title(title)
+    return img
+
+
+def band(ax, x, values: np.ndarray, label: str | None = None, color=None, marker: str = "o"):
+    """Mean line with a min-max band over the rows of ``values`` (shape (runs, len(x)))."""
+    values = np.asarray(values, dtype=float)
+    mean = values.mean(axis=0)
+    line = ax.plot(x, mean, marker=marker, ms=3, label=label, color=color)[0]
+    if values.shape[0] > 1:
+        ax.fill_between(x, values.min(axis=0), values.max(axis=0), alpha=0.2, color=line.get_color())
+    return line
+
+
+def wav_bytes(y: np.ndarray, sr: int) -> bytes:
+    """16-bit PCM WAV bytes of mono float audio (peak-normalised if it exceeds 1)."""
+    import soundfile as sf
+
+    y = np.asarray(y, dtype=np.float32)
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 1.0:
+        y = y / peak
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+class AudioTable:
+    """Labelled ``<audio>`` players side by side; renders as HTML in notebooks and the book."""
+
+    def __init__(self, items: dict[str, tuple[np.ndarray, int]], captions: dict[str, str] | None = None):
+        self.items = items
+        self.captions = captions or {}
+
+    def _repr_html_(self) -> str:
+        cells = []
+        for label, (y, sr) in self.items.items():
+            b64 = base64.b64encode(wav_bytes(y, sr)).decode("ascii")
+            cap = html.escape(self.captions.get(label, f"{len(y) / sr:.1f} s"))
+            cells.append(
+                "<td style='padding:4px 10px;vertical-align:top'>"
+                f"<div style='font-weight:600'>{html.escape(label)}</div>"
+                f"<audio controls preload='metadata' src='data:audio/wav;base64,{b64}'></audio>"
+                f"<div style='font-size:80%;color:#555'>{cap}</div></td>")
+        return "<table class='maqamgen-audio'><tr>" + "".join(cells) + "</tr></table>"
+
+    def __repr__(self) -> str:
+        return "AudioTable(" + ", ".join(self.items) + ")"
+
+
+def audio_table(items: dict[str, tuple[np.ndarray, int]], captions: dict[str, str] | None = None) -> AudioTable:
+    """Players for each ``label -> (audio, sr)``, side by side, with optional captions."""
+    return AudioTable(items, captions)
