@@ -88,7 +88,7 @@ def _severe_errors(driver) -> list[str]:
 
 
 def _page_report(driver) -> dict:
-    return driver.execute_script("""
+    return driver.execute_script(r"""
       const imgs = [...document.querySelectorAll('main img, article img, .bd-article img')];
       const audios = [...document.querySelectorAll('audio')];
       return {
@@ -98,6 +98,8 @@ def _page_report(driver) -> dict:
         n_audio: audios.length,
         audio_ready: audios.map(a => [a.readyState, isFinite(a.duration) ? a.duration : -1]),
         tracebacks: [...document.querySelectorAll('.output.traceback, .output_error')].length,
+        n_math: document.querySelectorAll('mjx-container').length,
+        raw_tex: (document.body.innerText.match(/\\\(|\\\[/g) || []).length,
         text: document.body.innerText.slice(0, 400),
       };
     """)
@@ -137,6 +139,7 @@ def test_chapter1_has_figures_and_playable_audio(site, driver):
     assert report["broken"] == [], f"figures that did not decode: {report['broken']}"
     assert report["n_img"] >= 4, report
     assert report["n_audio"] >= 3, report
+    assert report["n_math"] >= 10 and report["raw_tex"] == 0, "equations did not typeset (MathJax)"
     assert all(ready >= 1 and duration > 0.5 for ready, duration in report["audio_ready"]), report
     assert report["tracebacks"] == 0
     assert _severe_errors(driver) == []

@@ -236,11 +236,11 @@ def test_render_notes_file_formats(tmp_path):
         data, sr = sf.read(tmp_path / f"p{ext}")
         assert sr == 16000 and data.ndim == 1 and len(data) / sr == pytest.approx(info["seconds"], abs=1e-3)
         assert info["n_notes"] == len(notes) and info["realtime_factor"] > 1
-    with pytest.raises(AudioError, match="unknown audio extension"):
+    with pytest.raises(AudioError, match="unsupported audio extension '.mp3'"):
         synth.render_notes_file(src, tmp_path / "p.mp3")
-    with pytest.raises(AudioError, match="does not exist"):
-        synth.render_notes_file(src, tmp_path / "no" / "p.wav")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.flac", "p.json", "p.ogg", "p.wav"]
+    synth.render_notes_file(src, tmp_path / "new" / "p.wav")  # missing folders are created
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "p.flac", "p.json", "p.ogg", "p.wav"]
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["p.wav"]
 
 
 def test_cli_synth(tmp_path, capsys):

@@ -77,6 +77,19 @@ AMIN = 1e-5
 _FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
 
 
+def audio_format(path) -> tuple[str, str]:
+    """(soundfile format, default subtype) for a path's extension (.wav, .flac, .ogg).
+
+    Raises:
+        AudioError: any other extension, naming the path.
+    """
+    ext = Path(path).suffix.lower()
+    if ext not in _FORMATS:
+        raise AudioError(f"unsupported audio extension {ext or '(none)'!r}; use .wav, .flac or .ogg",
+                         path)
+    return _FORMATS[ext]
+
+
 # ----------------------------------------------------------------------------- validation
 
 
@@ -230,9 +243,7 @@ def save_audio(path, y, sr: int, normalize: bool = False, subtype: str | None = 
     """
     p = Path(path)
     ext = p.suffix.lower()
-    if ext not in _FORMATS:
-        raise AudioError(f"unsupported audio extension {ext or '(none)'!r}; use .wav, .flac or .ogg", p)
-    fmt, default_subtype = _FORMATS[ext]
+    fmt, default_subtype = audio_format(p)
     y = check_audio(y, sr, path=p, allow_silent=True)
     peak = float(np.max(np.abs(y)))
     if normalize:

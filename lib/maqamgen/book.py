@@ -111,6 +111,8 @@ def sync_pair(md: Path) -> bool:
     import jupytext
 
     nb = jupytext.read(md)
+    for i, cell in enumerate(nb.cells):  # stable ids: an unchanged .md gives an unchanged .ipynb
+        cell.id = hashlib.sha1(f"{i}:{cell.cell_type}:{cell.source}".encode()).hexdigest()[:8]
     ipynb = paired_ipynb(md)
     text = jupytext.writes(nb, fmt="ipynb")
     if ipynb.exists() and ipynb.read_text() == text:
@@ -234,6 +236,7 @@ def stage_site(profile: str, root: Path | None = None) -> Path:
             dst = site / p.relative_to(root)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(p, dst)
+    _stage_mathjax(site)
     for md in chapters(root):
         dst = site / md.relative_to(root).with_suffix(".ipynb")
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -243,6 +246,32 @@ def stage_site(profile: str, root: Path | None = None) -> Path:
         else:
             jupytext.write(jupytext.read(md), dst, fmt="ipynb")
     return site
+
+
+MATHJAX_PARTS = ("tex-mml-chtml.js", "output", "input/tex/extensions", "ui", "a11y", "sre")
+
+
+def _stage_mathjax(site: Path) -> None:
+    """Copy MathJax 3 (pip package django-static-mathjax) into the site (``_mathjax/mathjax``, served as ``_static/mathjax``).
+
+    ``_config.yml`` points ``mathjax_path`` there, so equations render without a CDN (readers
+    offline, the browser test here). Without the package the build falls back to nothing and
+    says so.
+    """
+    try:
+        import mathjax
+    except ImportError:
+        print("warning: MathJax package missing; equations will show as LaTeX offline")
+        return
+    es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    dst = site / "_mathjax" / "mathjax"
+    for part in MATHJAX_PARTS:
+        src = es5 / part
+        if src.is_dir():
+            shutil.copytree(src, dst / part)
+        else:
+            (dst / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / part)
 
 
 def html_dir(profile: str, root: Path | None = None) -> Path:

@@ -74,10 +74,11 @@ def note_roll(ax, notes, tonic_hz: float | None = None, degrees_cents=None, colo
                                alpha=0.4 + 0.5 * n.velocity, hatch="///" if orn else None, lw=0))
         if orn:
             ax.text(n.onset, yy + height, orn, fontsize=7, va="bottom")
-    if degrees_cents is not None and tonic_hz:
-        for c in degrees_cents:
-            ax.axhline(c, color="0.85", lw=0.6, zorder=0)
     ys = [y(n.freq_hz) for n in notes]
+    if degrees_cents is not None and tonic_hz:
+        for octave in range(int(np.floor(min(ys) / 1200)) - 1, int(np.ceil(max(ys) / 1200)) + 1):
+            for c in degrees_cents:
+                ax.axhline(c + 1200 * octave, color="0.6" if c == 0 else "0.85", lw=0.6, zorder=0)
     ax.set_xlim(0, max(n.offset for n in notes) + 0.2)
     pad = 100 if tonic_hz else 20
     ax.set_ylim(min(ys) - pad, max(ys) + pad)

@@ -38,8 +38,6 @@ Used in: book/part1/01_stft_filtering.md
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -47,7 +45,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from maqamgen import maqam as mq
+from maqamgen import audio, maqam as mq
 from maqamgen.errors import AudioError, ConfigError
 from maqamgen.notes import Note, check_notes, read_notes
 
@@ -411,49 +409,6 @@ def render(notes: list[Note], sr: int = DEFAULT_SR, seed: int = 0, body: bool = 
     return out
 
 
-_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
-
-
-def write_audio(path: str | Path, audio: np.ndarray, sr: int) -> Path:
-    """Write mono audio atomically (temporary file in the same folder, then rename).
-
-    Args:
-        path: ``.wav`` (16-bit PCM), ``.flac`` (16-bit) or ``.ogg`` (Vorbis).
-        audio: samples in [-1, 1], shape (S,).
-        sr: sample rate in Hz.
-
-    Returns:
-        The path written.
-
-    Raises:
-        AudioError: unknown extension, missing folder, or the write failed.
-    """
-    import soundfile as sf
-
-    p = Path(path)
-    ext = p.suffix.lower()
-    if ext not in _FORMATS:
-        raise AudioError(f"unknown audio extension {p.suffix or '(none)'!r}; use one of "
-                         f"{', '.join(sorted(_FORMATS))}", p)
-    if not p.parent.is_dir():
-        raise AudioError(f"folder {p.parent} does not exist", p)
-    if p.is_dir():
-        raise AudioError("is a directory", p)
-    fmt, subtype = _FORMATS[ext]
-    tmp = ""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}.", suffix=ext)
-        os.close(fd)
-        sf.write(tmp, np.asarray(audio, dtype=np.float32), int(sr), format=fmt, subtype=subtype)
-        os.replace(tmp, p)
-    except (OSError, RuntimeError, ValueError, sf.LibsndfileError) as e:
-        raise AudioError(f"cannot write audio: {e}", p) from None
-    finally:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
-    return p
-
-
 def render_notes_file(notes_path: str | Path, out_path: str | Path, sr: int = DEFAULT_SR,
                       seed: int = 0) -> dict:
     """Read a note JSON file, render it, write the audio atomically.
@@ -474,16 +429,13 @@ def render_notes_file(notes_path: str | Path, out_path: str | Path, sr: int = DE
 
     Used in: book/part1/01_stft_filtering.md
     """
-    ext = Path(out_path).suffix.lower()
-    if ext not in _FORMATS:  # fail before rendering
-        raise AudioError(f"unknown audio extension {Path(out_path).suffix or '(none)'!r}; use one of "
-                         f"{', '.join(sorted(_FORMATS))}", out_path)
+    audio.audio_format(out_path)  # fail on a bad extension before rendering
     notes, _meta = read_notes(notes_path)
     t0 = time.perf_counter()
-    audio = render(notes, sr=sr, seed=seed)
+    y = render(notes, sr=sr, seed=seed)
     wall = time.perf_counter() - t0
-    write_audio(out_path, audio, sr)
-    seconds = len(audio) / sr
+    audio.save_audio(out_path, y, sr)
+    seconds = len(y) / sr
     return {"seconds": seconds, "n_notes": len(notes), "realtime_factor": seconds / max(wall, 1e-9),
             "path": str(out_path), "sr": sr}
 
