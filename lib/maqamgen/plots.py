@@ -145,7 +145,7 @@ def wav_bytes(y: np.ndarray, sr: int) -> bytes:
 
 
 class AudioTable:
-    """Labelled ``<audio>`` players side by side; renders as HTML in notebooks and the book."""
+    """Labelled ``<audio>`` players side by side (wrapping); renders as HTML in notebooks and the book."""
 
     def __init__(self, items: dict[str, tuple[np.ndarray, int]], captions: dict[str, str] | None = None):
         self.items = items
@@ -157,11 +157,12 @@ class AudioTable:
             b64 = base64.b64encode(wav_bytes(y, sr)).decode("ascii")
             cap = html.escape(self.captions.get(label, f"{len(y) / sr:.1f} s"))
             cells.append(
-                "<td style='padding:4px 10px;vertical-align:top'>"
+                "<div style='flex:0 0 auto;padding:4px 6px'>"
                 f"<div style='font-weight:600'>{html.escape(label)}</div>"
                 f"<audio controls preload='metadata' src='data:audio/wav;base64,{b64}'></audio>"
-                f"<div style='font-size:80%;color:#555'>{cap}</div></td>")
-        return "<table class='maqamgen-audio'><tr>" + "".join(cells) + "</tr></table>"
+                f"<div style='font-size:80%;color:#555'>{cap}</div></div>")
+        return ("<div class='maqamgen-audio' style='display:flex;flex-wrap:wrap;gap:4px 12px'>"
+                + "".join(cells) + "</div>")
 
     def __repr__(self) -> str:
         return "AudioTable(" + ", ".join(self.items) + ")"
