@@ -118,3 +118,61 @@ def test_note_names():
 def test_cents_from_12tet():
     assert mq.cents_from_12tet(440.0) == pytest.approx(0.0)
     assert abs(mq.cents_from_12tet(mq.note_hz("E-half-flat3"))) == pytest.approx(50.0)
+
+
+# ----------------------------------------------------------------------------- practice intonation
+
+
+def test_practice_intonation_of_the_neutral_and_coloured_degrees():
+    rast = mq.degrees_cents("rast")
+    assert 355 <= rast[2] <= 370 and 1055 <= rast[6] <= 1070  # high neutral third and seventh
+    assert 140 <= mq.degrees_cents("bayati")[1] <= 150  # low neutral second
+    sikah = mq.get_maqam("sikah")
+    assert sikah.intonation_cents[0] < 0  # the neutral tonic itself is low
+    assert sikah.practice_tonic_hz < sikah.tonic_hz
+    # measured from that low tonic, the natural notes (F, G) lie further up than in theory
+    assert mq.degrees_cents("sikah")[1] > 150 and mq.degrees_cents("sikah")[2] > 350
+    hijaz = mq.degrees_cents("hijaz")
+    assert 250 < hijaz[2] - hijaz[1] < 300  # the augmented second is narrower in practice
+
+
+@pytest.mark.parametrize("name", sorted(mq.MAQAMAT))
+def test_practice_degrees_stay_near_theory(name):
+    m = mq.get_maqam(name)
+    nominal, practice = mq.degrees_cents(name, practice=False), mq.degrees_cents(name)
+    assert list(nominal) == list(m.degrees_cents)
+    assert practice[0] == 0.0 and np.all(np.diff(practice) > 0)
+    assert np.all(np.abs(practice - nominal) < mq.QUARTER_TONE_CENTS)
+    assert tuple(practice) == m.practice_degrees_cents
+    np.testing.assert_allclose(mq.scale_cents(name, practice=True)[:7], practice)
+    assert set(mq.INTONATION_CENTS.get(name, {})) <= set(range(7))
+
+
+def test_descending_forms():
+    assert mq.descending_degrees_cents("rast", practice=False)[6] == 1000  # B-flat on the way down
+    assert mq.descending_degrees_cents("rast")[6] == 1000  # played at 24-TET, no neutral offset
+    assert mq.descending_degrees_cents("rast")[2] == mq.degrees_cents("rast")[2]
+    assert list(mq.descending_degrees_cents("nahawand", practice=False)) == [0, 200, 300, 500, 700, 800, 1000]
+    for same in ["bayati", "kurd", "hijaz", "sikah", "ajam", "saba"]:
+        np.testing.assert_array_equal(mq.descending_degrees_cents(same), mq.degrees_cents(same))
+    assert mq.get_maqam("saba").octave_cents == 1100.0  # saba's 8th note is D-flat
+    assert mq.get_maqam("rast").octave_cents == 1200.0
+    assert 1100.0 in mq.pitch_classes_cents("saba") and 1000.0 in mq.pitch_classes_cents("rast")
+    assert len(mq.pitch_classes_cents("kurd")) == 7
+
+
+def test_snap_to_scale_is_octave_equivalent():
+    tonic = 146.83
+    f = mq.hz(np.array([-1195.0, 108.0, 392.0, 1190.0, 2405.0]), tonic)
+    snapped, dev = mq.snap_to_scale(f, "hijaz", tonic)
+    np.testing.assert_allclose(mq.cents(snapped, tonic), [-1200, 100, 400, 1200, 2400], atol=1e-9)
+    np.testing.assert_allclose(dev, [5, 8, -8, -10, 5], atol=1e-9)
+    s2, d2 = mq.snap_to_scale(f, "hijaz", tonic, practice=True)
+    np.testing.assert_allclose(mq.cents(s2, tonic)[1:3], [112, 386], atol=1e-9)
+
+
+def test_unknown_name_in_degree_functions():
+    with pytest.raises(ConfigError, match="known maqamat"):
+        mq.degrees_cents("nope")
+    with pytest.raises(ConfigError, match="known maqamat"):
+        mq.descending_degrees_cents("nope")

@@ -1,6 +1,7 @@
 """The ``maqamgen`` command.
 
-Subcommands: ``synth`` (note JSON -> oud audio), ``book`` (execute chapters and render the book).
+Subcommands: ``synth`` (note JSON -> oud audio), ``book`` (execute chapters and render the book),
+``corpus`` (the synthetic taqsim corpus of a profile).
 Bad input exits non-zero with one line ``maqamgen: error: FILE: problem`` and no traceback.
 """
 
@@ -26,6 +27,20 @@ def _cmd_book(args: argparse.Namespace) -> int:
     return book.main(profile=args.profile, only=args.only, params=params,
                      build=not args.no_html, strict=args.strict, force=args.force,
                      sync=args.sync)
+
+
+def _cmd_corpus(args: argparse.Namespace) -> int:
+    import time
+
+    from maqamgen import config, corpus
+
+    cfg = config.profile(args.profile).corpus
+    t0 = time.perf_counter()
+    c = corpus.build(cfg, workers=args.workers, force=args.force, progress=not args.quiet)
+    wall = time.perf_counter() - t0
+    out = corpus.export(c, args.output)
+    print(f"corpus {c.hash} ({args.profile} profile) in {out.root} ({wall:.1f} s)\n{out.summary()}")
+    return 0
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
@@ -73,7 +88,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     y = sub.add_parser("sync", help="rewrite each chapter's paired .ipynb from its .md source")
     y.set_defaults(func=_cmd_sync)
+
+    c = sub.add_parser("corpus", help="generate (or reuse) a profile's synthetic taqsim corpus, copy it to a folder")
+    c.add_argument("--profile", default="book", help="smoke | book | full (default book)")
+    c.add_argument("-o", "--output", required=True, help="folder to write the corpus to (audio/, notes/, index.json)")
+    c.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    c.add_argument("--force", action="store_true", help="regenerate even when the cache is complete")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=_cmd_corpus)
+
+    e = sub.add_parser("estimate", help="estimate the maqam and tonic of audio files")
+    e.add_argument("files", nargs="+", metavar="FILE", help="audio files (.wav, .flac, .ogg, ...)")
+    e.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    e.add_argument("--method", default="pcd", choices=("pcd", "fft", "fft_outer_thirds"),
+                   help="pcd (pitch tracking, default) or the report's fft / fft_outer_thirds")
+    e.set_defaults(func=_cmd_estimate)
     return p
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    import json
+
+    from maqamgen import estimate
+    from maqamgen.errors import MaqamgenError
+
+    failed = 0
+    for f in args.files:
+        try:
+            est = estimate.estimate_file(f, method=args.method)
+        except MaqamgenError as err:  # judge the other files, fail at the end
+            print(f"maqamgen: error: {err if err.path else f'{f}: {err}'}", file=sys.stderr, flush=True)
+            failed += 1
+            continue
+        d = est.to_dict()
+        if args.json:
+            print(json.dumps({"file": f, "maqam": d["maqam"], "tonic_hz": d["tonic_hz"],
+                              "confidence": d["confidence"], "scores": d["scores"]}), flush=True)
+        else:
+            print(f"{f}\t{d['maqam']:9s} tonic {d['tonic_hz']:7.2f} Hz  confidence {d['confidence']:.2f}",
+                  flush=True)
+    return 2 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

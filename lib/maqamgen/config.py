@@ -73,6 +73,118 @@ class STFTChapterConfig:
     measure_seconds: float = 6.0
 
 
+CORE_MAQAMAT = ("rast", "bayati", "sikah", "hijaz", "saba", "nahawand", "kurd", "ajam")
+"""The eight maqamat of the synthetic corpus (names as in :data:`maqamgen.maqam.MAQAMAT`)."""
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """The synthetic taqsim corpus (:mod:`maqamgen.corpus`); its hash is the cache key.
+
+    Attributes:
+        n_per_maqam: clips per maqam (>= 1; >= 3 gives every split at least one clip).
+        seconds_min: shortest phrase, s (the audio adds the last note's release).
+        seconds_max: longest phrase, s (>= seconds_min).
+        maqamat: maqam names, each known to :func:`maqamgen.maqam.get_maqam`.
+        sr: sample rate of the rendered audio, Hz.
+        snr_db_min: lowest recording-noise SNR, dB; ``None`` (with snr_db_max) = clean audio.
+        snr_db_max: highest recording-noise SNR, dB.
+        splits: (train, validation, test) fractions, summing to 1; stratified by maqam.
+        seed: corpus seed; every clip's seed derives from it, its maqam and its index.
+        jitter_cents: standard deviation of the per-note intonation jitter, cents.
+    """
+
+    n_per_maqam: int = 16
+    seconds_min: float = 13.0
+    seconds_max: float = 17.0
+    maqamat: tuple[str, ...] = CORE_MAQAMAT
+    sr: int = 22050
+    snr_db_min: float | None = None
+    snr_db_max: float | None = None
+    splits: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    seed: int = 0
+    jitter_cents: float = 4.0
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-serialisable) of every setting."""
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """Short content hash of the settings (the corpus cache folder's name)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of the one training loop, :func:`maqamgen.train.train`, used by every model.
+
+    Attributes:
+        steps: total optimizer steps (the LR schedule spans them).
+        batch_size: samples per step *per process* (under torchrun the global batch is
+            ``batch_size * world_size``).
+        lr: peak learning rate.
+        optimizer: ``adam``, ``adamw`` or ``sgd`` (with ``momentum``).
+        weight_decay: L2 (adam, sgd) or decoupled (adamw) weight decay.
+        betas: Adam's (beta1, beta2).
+        momentum: SGD momentum.
+        lr_schedule: ``cosine`` (to ``min_lr_ratio * lr`` at ``steps``) or ``constant``.
+        warmup_steps: linear warm-up from 0 to ``lr``.
+        min_lr_ratio: final LR of the cosine schedule as a fraction of ``lr``.
+        grad_clip: clip the global gradient norm to this (None or 0: no clipping).
+        ema_decay: decay of the exponential moving average of the weights (None: no EMA).
+        ckpt_every: write a checkpoint every this many steps (and at the end).
+        log_every: append the loss curve to ``losses.csv`` every this many steps.
+        seed: seeds torch, numpy, python ``random`` and the data order.
+        shuffle: shuffle the data every epoch (seeded by ``seed`` and the epoch).
+        drop_last: drop the last incomplete batch of an epoch.
+        num_workers: DataLoader worker processes (0: load in the main process; resume is
+            bit-exact then, and with workers whenever the dataset itself is deterministic).
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        progress: show a tqdm bar (also off when ``TQDM_DISABLE=1`` or stderr is not a TTY).
+    """
+
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 2e-4
+    optimizer: str = "adamw"
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.9
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    grad_clip: float | None = 1.0
+    ema_decay: float | None = 0.999
+    ckpt_every: int = 500
+    log_every: int = 10
+    seed: int = 0
+    shuffle: bool = True
+    drop_last: bool = True
+    num_workers: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.optimizer not in ("adam", "adamw", "sgd"):
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; known: adam, adamw, sgd")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ConfigError(f"unknown lr_schedule {self.lr_schedule!r}; known: cosine, constant")
+        for name in ("steps", "batch_size", "ckpt_every", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"TrainConfig.ema_decay must be in (0, 1) or None, got {self.ema_decay}")
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-serialisable) of every setting."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
 @dataclass(frozen=True)
 class Profile:
     """Everything a chapter needs besides its scalar parameters.
@@ -83,6 +195,7 @@ class Profile:
         seed: default seed of the whole book.
         audio: analysis settings.
         stft: Chapter 1 settings.
+        corpus: the synthetic taqsim corpus (:func:`maqamgen.corpus.load`).
     """
 
     name: str
@@ -90,6 +203,7 @@ class Profile:
     seed: int = 0
     audio: AudioConfig = field(default_factory=AudioConfig)
     stft: STFTChapterConfig = field(default_factory=STFTChapterConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON-serialisable) of every setting."""
@@ -112,10 +226,14 @@ PROFILES: dict[str, Profile] = {
             n_phrases=2,
             measure_seconds=3.0,
         ),
+        corpus=CorpusConfig(n_per_maqam=3, seconds_min=4.0, seconds_max=6.0,
+                            snr_db_min=20.0, snr_db_max=40.0),
     ),
     "book": Profile(
         name="book",
         description="the rendered book: every chapter on a 2-core CPU in about an hour in all",
+        corpus=CorpusConfig(n_per_maqam=16, seconds_min=13.0, seconds_max=17.0,
+                            snr_db_min=20.0, snr_db_max=50.0),
     ),
     "full": Profile(
         name="full",
@@ -127,6 +245,8 @@ PROFILES: dict[str, Profile] = {
             n_phrases=32,
             measure_seconds=10.0,
         ),
+        corpus=CorpusConfig(n_per_maqam=120, seconds_min=20.0, seconds_max=40.0,
+                            snr_db_min=10.0, snr_db_max=50.0),
     ),
 }
 

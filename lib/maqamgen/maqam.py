@@ -8,6 +8,16 @@ A maqam is given as data: its ajnas, each placed on a scale degree, and the "lin
 that no jins covers. :func:`_build_steps` turns that into the seven steps of one octave and
 checks that overlapping ajnas agree and that the steps close the octave (24 quarter tones).
 
+Two layers of data sit on top of the theory:
+
+* **Practice intonation** (:data:`INTONATION_CENTS`): how far each degree is played from its
+  24-TET position, measured on the fixed pitch grid (C, D, F, G stay put; the neutral and
+  "coloured" notes move). :func:`degrees_cents` with ``practice=True`` gives the degrees as
+  played, relative to the played tonic.
+* **Descending forms** (:data:`DESCENDING_QT_DELTA`) and the **octave** (:data:`OCTAVE_CENTS`):
+  some maqamat take other notes on the way down (rast descends with B-flat, nahawand with the
+  kurd upper jins), and saba does not close at the octave.
+
 Units: cents (1200 per octave) and Hz. Degree indices are 0-based from the tonic.
 
 Used in: book/part1/01_stft_filtering.md
@@ -70,6 +80,66 @@ _SPECS: dict[str, _MaqamSpec] = {
     "nikriz": _MaqamSpec((("nikriz", 0), ("nahawand", 4)), (), "C3"),
 }
 
+INTONATION_CENTS: dict[str, dict[int, float]] = {
+    # rast: the neutral third E-half-flat and seventh B-half-flat sit high, ~355-370 cents
+    # and ~1055-1070 cents above C (Syrian and Egyptian practice), not at 350 / 1050.
+    "rast": {2: +12.0, 6: +12.0},
+    # suznak: the rast lower jins, intoned as in rast.
+    "suznak": {2: +12.0},
+    # bayati: the second E-half-flat is low, ~140-145 cents above D rather than 150.
+    "bayati": {1: -8.0},
+    # saba: the same low second as bayati (the saba jins starts like bayati).
+    "saba": {1: -8.0},
+    # sikah: the neutral tonic E-half-flat and its fifth B-half-flat are played low
+    # (~335 cents above C); measured from that low tonic, F, G, A, C and D lie 15 cents
+    # further up than the 24-TET degrees.
+    "sikah": {0: -15.0, 4: -15.0},
+    # huzam: the same low sikah tonic.
+    "huzam": {0: -15.0},
+    # hijaz: the augmented second is narrower than 300 cents: Eb high (~112 cents above
+    # D), F# low (~386 cents): an augmented second of ~274 cents.
+    "hijaz": {1: +12.0, 2: -14.0},
+    # nahawand, kurd, ajam, nikriz: played close to equal temperament.
+    "nahawand": {},
+    "kurd": {},
+    "ajam": {},
+    "nikriz": {},
+}
+"""Practice-intonation offsets in cents from the 24-TET degree, per maqam and degree index.
+
+Offsets are measured on the fixed pitch grid, so a tonic offset (sikah's low E-half-flat)
+moves every other degree the other way relative to the tonic. Values are typical of
+published measurements of Arab (Syrian, Egyptian) oud and violin practice; performers
+differ by +-5 to 10 cents, which the corpus adds as jitter.
+
+Used in: book/part1/02_maqam_estimation.md
+"""
+
+DESCENDING_QT_DELTA: dict[str, dict[int, int]] = {
+    # rast descends from the octave with jins nahawand on G: B-half-flat -> B-flat
+    # (the seventh at 1000 cents instead of 1050).
+    "rast": {6: -1},
+    # nahawand ascends with hijaz on G (Ab B C) and descends with kurd on G (Ab Bb C): the
+    # natural minor, the seventh at 1000 cents instead of 1100.
+    "nahawand": {6: -2},
+}
+"""Descending forms: degree index -> change in quarter tones from the ascending degree.
+
+Maqamat absent from this table descend as they ascend: bayati, kurd, hijaz, sikah, ajam,
+and saba (whose peculiarity is its octave, see :data:`OCTAVE_CENTS`). A changed degree is
+played at its 24-TET position (no practice offset).
+"""
+
+OCTAVE_CENTS: dict[str, float] = {
+    # saba: the diminished fourth Gb (400 cents) generates a scale that does not close at
+    # the octave: the 8th note is D-flat (1100 cents), a diminished octave, not D.
+    "saba": 1100.0,
+}
+"""The note reached an "octave" (the 8th degree) above the tonic, in cents, where it is not 1200.
+
+Used in: book/part1/02_maqam_estimation.md
+"""
+
 
 @dataclass(frozen=True)
 class Maqam:
@@ -85,6 +155,12 @@ class Maqam:
         tonic_name: the usual tonic on the oud in scientific pitch notation (``"D3"``).
         tonic_hz: that tonic in Hz (12-TET, A4 = 440 Hz; half-flats 50 cents lower).
         alt_tonic_names: other common tonics.
+        intonation_cents: practice offsets of the 7 degrees from 24-TET on the fixed pitch
+            grid, cents, shape (7,) (:data:`INTONATION_CENTS`).
+        descending_cents: the 7 nominal degrees on the way down, cents, shape (7,)
+            (:data:`DESCENDING_QT_DELTA`).
+        octave_cents: the note reached at the 8th degree, cents above the tonic (1200, or
+            1100 for saba).
     """
 
     name: str
@@ -95,11 +171,46 @@ class Maqam:
     tonic_name: str
     tonic_hz: float
     alt_tonic_names: tuple[str, ...] = ()
+    intonation_cents: tuple[float, ...] = (0.0,) * 7
+    descending_cents: tuple[float, ...] = ()
+    octave_cents: float = 1200.0
 
     @property
     def steps_cents(self) -> tuple[float, ...]:
         """The 7 successive steps in cents (sum 1200)."""
         return tuple(QUARTER_TONE_CENTS * s for s in self.steps_qt)
+
+    @property
+    def practice_degrees_cents(self) -> tuple[float, ...]:
+        """The 7 ascending degrees as played, cents above the played tonic, shape (7,).
+
+        ``degrees_cents[k] + intonation_cents[k] - intonation_cents[0]``.
+
+        Used in: book/part1/02_maqam_estimation.md
+        """
+        off = self.intonation_cents
+        return tuple(d + off[k] - off[0] for k, d in enumerate(self.degrees_cents))
+
+    @property
+    def descending_degrees_cents(self) -> tuple[float, ...]:
+        """The 7 nominal (24-TET) degrees on the way down, cents above the tonic, shape (7,)."""
+        return self.descending_cents or self.degrees_cents
+
+    @property
+    def practice_descending_degrees_cents(self) -> tuple[float, ...]:
+        """The 7 descending degrees as played, cents above the played tonic, shape (7,).
+
+        A degree that the descent changes is played at its 24-TET position (its ascending
+        practice offset belongs to the other note); the others keep their offsets.
+        """
+        off = self.intonation_cents
+        return tuple(d + (off[k] if d == self.degrees_cents[k] else 0.0) - off[0]
+                     for k, d in enumerate(self.descending_degrees_cents))
+
+    @property
+    def practice_tonic_hz(self) -> float:
+        """The usual tonic as played, Hz (``tonic_hz`` moved by the tonic's practice offset)."""
+        return float(hz(self.intonation_cents[0], self.tonic_hz))
 
 
 def cents(f_hz, ref_hz):
@@ -204,13 +315,44 @@ def _build_steps(name: str, spec: _MaqamSpec) -> tuple[int, ...]:
     return tuple(int(s) for s in steps)  # type: ignore[arg-type]
 
 
+def _descending_degrees(name: str, degrees: np.ndarray) -> np.ndarray:
+    """The 7 nominal descending degrees, cents, shape (7,), from :data:`DESCENDING_QT_DELTA`.
+
+    Raises:
+        ConfigError: a change on the tonic or one that breaks the ascending order (a
+            programming error in the table; it surfaces at import).
+    """
+    out = degrees.copy()
+    for k, dq in DESCENDING_QT_DELTA.get(name, {}).items():
+        if not 1 <= k <= 6:
+            raise ConfigError(f"maqam {name}: descending change on degree {k} (must be 1..6)")
+        out[k] += QUARTER_TONE_CENTS * dq
+    if np.any(np.diff(out) <= 0) or out[-1] >= 1200:
+        raise ConfigError(f"maqam {name}: descending degrees {out.tolist()} are not ascending")
+    return out
+
+
+def _intonation(name: str) -> tuple[float, ...]:
+    """The 7 practice offsets of a maqam, cents (0 where :data:`INTONATION_CENTS` gives none)."""
+    table = INTONATION_CENTS.get(name, {})
+    if any(not 0 <= k <= 6 or abs(v) >= QUARTER_TONE_CENTS for k, v in table.items()):
+        raise ConfigError(f"maqam {name}: intonation offsets {table} must be on degrees 0..6 "
+                          f"and smaller than a quarter tone")
+    return tuple(float(table.get(k, 0.0)) for k in range(7))
+
+
 def _make_maqam(name: str, spec: _MaqamSpec) -> Maqam:
     steps = _build_steps(name, spec)
     degrees = QUARTER_TONE_CENTS * np.concatenate([[0], np.cumsum(steps[:-1])])
+    descending = _descending_degrees(name, degrees)
+    octave = float(OCTAVE_CENTS.get(name, 1200.0))
+    if not degrees[-1] < octave <= 1200.0:
+        raise ConfigError(f"maqam {name}: octave note {octave} cents must lie above the 7th degree")
     return Maqam(name=name, ajnas=spec.ajnas, steps_qt=steps,
                  degrees_cents=tuple(float(d) for d in degrees), ghammaz=spec.ajnas[1][1],
                  tonic_name=spec.tonic_name, tonic_hz=round(note_hz(spec.tonic_name), 2),
-                 alt_tonic_names=spec.alt_tonic_names)
+                 alt_tonic_names=spec.alt_tonic_names, intonation_cents=_intonation(name),
+                 descending_cents=tuple(float(d) for d in descending), octave_cents=octave)
 
 
 MAQAMAT: dict[str, Maqam] = {name: _make_maqam(name, spec) for name, spec in _SPECS.items()}
@@ -237,27 +379,85 @@ def get_maqam(name: str) -> Maqam:
     return MAQAMAT[key]
 
 
-def scale_cents(name: str, octaves_below: int = 0, octaves_above: int = 1) -> np.ndarray:
+def degrees_cents(name: str, practice: bool = True, descending: bool = False) -> np.ndarray:
+    """The 7 degrees of a maqam, cents above its tonic.
+
+    Args:
+        name: maqam name.
+        practice: as played (:data:`INTONATION_CENTS`, relative to the played tonic);
+            ``False`` gives the 24-TET theory.
+        descending: the descending form (:data:`DESCENDING_QT_DELTA`).
+
+    Returns:
+        Cents, shape (7,), starting at 0.0, increasing.
+
+    Raises:
+        ConfigError: unknown maqam.
+
+    Used in: book/part1/02_maqam_estimation.md
+    """
+    m = get_maqam(name)
+    if descending:
+        d = m.practice_descending_degrees_cents if practice else m.descending_degrees_cents
+    else:
+        d = m.practice_degrees_cents if practice else m.degrees_cents
+    return np.asarray(d, dtype=float)
+
+
+def descending_degrees_cents(name: str, practice: bool = True) -> np.ndarray:
+    """The 7 degrees of a maqam's descending form, cents above the tonic, shape (7,).
+
+    Same as :func:`degrees_cents` with ``descending=True``: rast's seventh is B-flat (1000
+    cents), nahawand's is the natural-minor seventh (1000 cents, kurd upper jins); every
+    other core maqam descends as it ascends.
+
+    Used in: book/part1/02_maqam_estimation.md
+    """
+    return degrees_cents(name, practice=practice, descending=True)
+
+
+def pitch_classes_cents(name: str, practice: bool = True) -> np.ndarray:
+    """Every pitch class a maqam uses (ascending, descending and its octave note), cents.
+
+    Args:
+        name: maqam name.
+        practice: as played (see :func:`degrees_cents`).
+
+    Returns:
+        Sorted unique cents in [0, 1200), shape (P,) with 7 <= P <= 9.
+
+    Used in: book/part1/02_maqam_estimation.md
+    """
+    m = get_maqam(name)
+    octave = m.octave_cents - (m.intonation_cents[0] if practice and m.octave_cents != 1200 else 0.0)
+    c = np.concatenate([degrees_cents(name, practice), degrees_cents(name, practice, descending=True),
+                        [np.mod(octave, 1200.0)]])
+    return np.unique(np.round(c, 9))
+
+
+def scale_cents(name: str, octaves_below: int = 0, octaves_above: int = 1,
+                practice: bool = False) -> np.ndarray:
     """Degrees of a maqam in cents above the tonic, over several octaves.
 
     Args:
         name: maqam name.
         octaves_below: octaves to extend below the tonic (>= 0).
         octaves_above: octaves above the tonic (>= 0); the top tonic is included.
+        practice: practice intonation (:func:`degrees_cents`) instead of 24-TET.
 
     Returns:
         Ascending cents, shape ``(7 * (octaves_below + octaves_above) + 1,)``.
     """
     if octaves_below < 0 or octaves_above < 0:
         raise ConfigError(f"octaves_below={octaves_below} and octaves_above={octaves_above} must be >= 0")
-    deg = np.asarray(get_maqam(name).degrees_cents)
+    deg = degrees_cents(name, practice=practice)
     octs = np.arange(-octaves_below, octaves_above)
     c = (1200.0 * octs[:, None] + deg[None, :]).ravel()
     return np.append(c, 1200.0 * octaves_above)
 
 
 def scale_hz(name: str, tonic_hz: float | None = None, octaves_below: int = 0,
-             octaves_above: int = 1) -> np.ndarray:
+             octaves_above: int = 1, practice: bool = False) -> np.ndarray:
     """Degree frequencies of a maqam on a tonic, in Hz.
 
     Args:
@@ -265,6 +465,7 @@ def scale_hz(name: str, tonic_hz: float | None = None, octaves_below: int = 0,
         tonic_hz: tonic in Hz; ``None`` takes the maqam's usual tonic on the oud.
         octaves_below: octaves to extend below the tonic.
         octaves_above: octaves above the tonic; the top tonic is included.
+        practice: practice intonation relative to ``tonic_hz`` (:func:`degrees_cents`).
 
     Returns:
         Ascending frequencies in Hz, shape ``(7 * (octaves_below + octaves_above) + 1,)``.
@@ -275,4 +476,32 @@ def scale_hz(name: str, tonic_hz: float | None = None, octaves_below: int = 0,
         tonic_hz = get_maqam(name).tonic_hz
     if not np.isfinite(tonic_hz) or tonic_hz <= 0:
         raise ConfigError(f"tonic_hz={tonic_hz} must be a positive frequency in Hz")
-    return hz(scale_cents(name, octaves_below, octaves_above), tonic_hz)
+    return hz(scale_cents(name, octaves_below, octaves_above, practice=practice), tonic_hz)
+
+
+def snap_to_scale(freq_hz, name: str, tonic_hz: float, practice: bool = False):
+    """Snap pitches to the nearest pitch class of a maqam on a tonic (octave-equivalent).
+
+    The pitch classes are :func:`pitch_classes_cents` (ascending, descending and octave
+    notes), so a rast B-flat snaps to 1000 cents and a saba D-flat to 1100.
+
+    Args:
+        freq_hz: pitch or array of pitches, Hz (> 0).
+        name: maqam name.
+        tonic_hz: tonic, Hz.
+        practice: snap to the practice intonation instead of 24-TET.
+
+    Returns:
+        ``(snapped_hz, dev_cents)``: the snapped pitches in Hz and ``freq - snapped`` in
+        cents, both of ``freq_hz``'s shape.
+
+    Used in: book/part1/02_maqam_estimation.md
+    """
+    pc = pitch_classes_cents(name, practice)
+    c = np.asarray(cents(freq_hz, tonic_hz), dtype=float)
+    octave = np.floor(c / 1200.0)
+    r = c - 1200.0 * octave
+    grid = np.concatenate([pc - 1200.0, pc, pc + 1200.0])  # nearest class across the octave edge
+    k = np.argmin(np.abs(r[..., None] - grid), axis=-1)
+    snapped = 1200.0 * octave + grid[k]
+    return hz(snapped, tonic_hz), c - snapped

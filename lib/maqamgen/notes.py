@@ -139,19 +139,20 @@ def check_ornament(orn: Any, where: str, path: str | Path | None = None) -> dict
     return out
 
 
-def check_note(note: Note, i: int, path: str | Path | None = None) -> None:
+def check_note(note: Note, i: int, path: str | Path | None = None, key: str = "notes") -> None:
     """Check one note's numbers.
 
     Args:
         note: the note.
         i: its row index (named in messages as ``notes[i]``).
         path: file to name in messages.
+        key: the list it comes from, named in messages (``notes_corrected[i]``).
 
     Raises:
         NotesError: non-finite number, negative onset, offset <= onset, frequency not in
             (0, 20 kHz], velocity not in (0, 1].
     """
-    w = f"notes[{i}]"
+    w = f"{key}[{i}]"
     for name in ("onset", "offset", "freq_hz", "cents_dev", "velocity"):
         v = getattr(note, name)
         if not _is_number(v) or not math.isfinite(v):
@@ -192,13 +193,13 @@ def check_notes(notes: list[Note], path: str | Path | None = None) -> list[Note]
     return out
 
 
-def _row(row: Any, i: int, path: str | Path | None) -> tuple[float, float, float, float]:
+def _row(row: Any, i: int, path: str | Path | None, key: str = "notes") -> tuple[float, float, float, float]:
     if not isinstance(row, list) or len(row) != 4:
         got = f"a list of {len(row)}" if isinstance(row, list) else type(row).__name__
-        raise NotesError(f"notes[{i}]: expected [onset_s, offset_s, freq_hz, cents_dev], got {got}", path)
+        raise NotesError(f"{key}[{i}]: expected [onset_s, offset_s, freq_hz, cents_dev], got {got}", path)
     for j, x in enumerate(row):
         if not _is_number(x):
-            raise NotesError(f"notes[{i}][{j}] is {x!r}, not a number", path)
+            raise NotesError(f"{key}[{i}][{j}] is {x!r}, not a number", path)
     return float(row[0]), float(row[1]), float(row[2]), float(row[3])
 
 
@@ -373,3 +374,49 @@ def write_notes(path: str | Path, notes: list[Note], meta: dict | None = None) -
             os.unlink(tmp)
         raise
     return p
+
+
+def read_notes_corrected(path: str | Path) -> tuple[list[Note], dict]:
+    """Read a note JSON file's ``notes_corrected`` list (pitches snapped to the nominal scale).
+
+    ``notes_corrected`` has the rows of ``notes`` (``[onset_s, offset_s, freq_hz,
+    cents_dev]``) and is validated the same way; ``cents_dev`` is the played pitch minus
+    the snapped one. Velocities are taken from ``velocity`` when the two lists are aligned.
+    ``freqs``, when present, must be a list of pitches in (0, 20 kHz].
+
+    Args:
+        path: the ``.json`` file.
+
+    Returns:
+        ``(notes_corrected, meta)``: the corrected notes in file order and the file's meta
+        (as :func:`read_notes`, without ``notes_corrected``).
+
+    Raises:
+        NotesError: any :func:`read_notes` problem, no ``notes_corrected`` key, or a bad
+            ``notes_corrected`` row or ``freqs`` entry (naming the file and the row).
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    notes, meta = read_notes(path)
+    p = Path(path)
+    rows = meta.pop("notes_corrected", None)
+    if rows is None:
+        raise NotesError('no "notes_corrected" key', p)
+    if not isinstance(rows, list) or not rows:
+        raise NotesError(f'"notes_corrected" must be a non-empty list of [onset_s, offset_s, freq_hz, '
+                         f'cents_dev], not {_json_type(rows)}', p)
+    out = []
+    for i, row in enumerate(rows):
+        onset, offset, f, dev = _row(row, i, p, key="notes_corrected")
+        vel = notes[i].velocity if len(rows) == len(notes) else DEFAULT_VELOCITY
+        note = Note(onset, offset, f, dev, vel)
+        check_note(note, i, p, key="notes_corrected")
+        out.append(note)
+    freqs = meta.get("freqs")
+    if freqs is not None:
+        if not isinstance(freqs, list):
+            raise NotesError(f'"freqs" must be a list of frequencies in Hz, not {_json_type(freqs)}', p)
+        for i, f in enumerate(freqs):
+            if not _is_number(f) or not math.isfinite(f) or not 0 < f <= MAX_FREQ_HZ:
+                raise NotesError(f"freqs[{i}] is {f!r}, not a frequency in (0, {MAX_FREQ_HZ:.0f}] Hz", p)
+    return out, meta
