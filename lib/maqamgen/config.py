@@ -186,6 +186,24 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class EstimationChapterConfig:
+    """Chapter 2 (maqam estimation): what the estimators are judged on.
+
+    Attributes:
+        eval_splits: corpus splits judged (the estimators are not trained on the corpus; the
+            weights of the pitch-based one were set on separate synth phrases).
+        crop_seconds: clip lengths of the accuracy-against-length study, s.
+        n_listen: clips offered as audio players.
+        listen_seconds: length of each player, s.
+    """
+
+    eval_splits: tuple[str, ...] = ("validation", "test")
+    crop_seconds: tuple[float, ...] = (2.0, 4.0, 6.0, 8.0, 12.0)
+    n_listen: int = 3
+    listen_seconds: float = 8.0
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a chapter needs besides its scalar parameters.
 
@@ -196,6 +214,7 @@ class Profile:
         audio: analysis settings.
         stft: Chapter 1 settings.
         corpus: the synthetic taqsim corpus (:func:`maqamgen.corpus.load`).
+        estimation: Chapter 2 settings.
     """
 
     name: str
@@ -204,6 +223,7 @@ class Profile:
     audio: AudioConfig = field(default_factory=AudioConfig)
     stft: STFTChapterConfig = field(default_factory=STFTChapterConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    estimation: EstimationChapterConfig = field(default_factory=EstimationChapterConfig)
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON-serialisable) of every setting."""
@@ -228,6 +248,7 @@ PROFILES: dict[str, Profile] = {
         ),
         corpus=CorpusConfig(n_per_maqam=3, seconds_min=4.0, seconds_max=6.0,
                             snr_db_min=20.0, snr_db_max=40.0),
+        estimation=EstimationChapterConfig(crop_seconds=(2.0, 4.0), n_listen=2, listen_seconds=4.0),
     ),
     "book": Profile(
         name="book",
@@ -247,6 +268,7 @@ PROFILES: dict[str, Profile] = {
         ),
         corpus=CorpusConfig(n_per_maqam=120, seconds_min=20.0, seconds_max=40.0,
                             snr_db_min=10.0, snr_db_max=50.0),
+        estimation=EstimationChapterConfig(crop_seconds=(2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0)),
     ),
 }
 

@@ -112,3 +112,65 @@ def filtering_measures(F_db: np.ndarray, F_mod: np.ndarray, mask: np.ndarray, ba
         "flatness": audio.spectral_flatness(F_mod[rows], is_db=True)[1],
         "contrast_db": partial_contrast_db(F_mod, mask, band),
     }
+
+
+# ----------------------------------------------------------------------------- Chapter 2
+
+
+def interval_cents_mod_octave(f_hz, ref_hz) -> np.ndarray:
+    """Signed distance from ``f_hz`` to the nearest octave of ``ref_hz``, in cents, in [-600, 600)."""
+    c = 1200.0 * np.log2(np.asarray(f_hz, dtype=float) / np.asarray(ref_hz, dtype=float))
+    return np.mod(c + 600.0, 1200.0) - 600.0
+
+
+def tonic_correct(estimated_hz, true_hz, tol_cents: float = 50.0) -> np.ndarray:
+    """Whether each estimated tonic is within ``tol_cents`` of the true one, octave-equivalent."""
+    return np.abs(interval_cents_mod_octave(estimated_hz, true_hz)) <= tol_cents
+
+
+def classify_peaks(peaks_hz, notes, tol_cents: float = 30.0, max_harmonic: int = 8) -> list[str]:
+    """Label spectral peaks against the notes that were played.
+
+    A peak is ``"fundamental"`` when it lies within ``tol_cents`` of a played pitch,
+    ``"harmonic"`` when it lies within ``tol_cents`` of the k-th partial (2 <= k <=
+    ``max_harmonic``) of a played pitch, else ``"other"`` (body resonance, noise, leakage).
+
+    Used in: book/part1/02_maqam_estimation.md
+    """
+    f0 = np.array(sorted({n.freq_hz for n in notes}))
+    k = np.arange(1, max_harmonic + 1)
+    partials = f0[:, None] * k[None, :]  # (pitches, k)
+    out = []
+    for p in np.asarray(peaks_hz, dtype=float):
+        d = np.abs(1200.0 * np.log2(p / partials))
+        hit = d <= tol_cents
+        if hit[:, 0].any():
+            out.append("fundamental")
+        elif hit.any():
+            out.append("harmonic")
+        else:
+            out.append("other")
+    return out
+
+
+def confusion_matrix(truth: list[str], predicted: list[str], labels: list[str]) -> np.ndarray:
+    """Counts ``C[i, j]`` of items of true label ``labels[i]`` predicted as ``labels[j]``."""
+    index = {name: i for i, name in enumerate(labels)}
+    C = np.zeros((len(labels), len(labels)), dtype=int)
+    for t, p in zip(truth, predicted):
+        C[index[t], index[p]] += 1
+    return C
+
+
+def crop_track(track, seconds: float, where: str = "end"):
+    """The part of a pitch track (``maqamgen.estimate.PitchTrack``) covering ``seconds`` s.
+
+    ``where="end"`` keeps the last ``seconds`` (the closing cadence stays in), ``"start"`` the
+    first. Cropping the track rather than the audio reuses one pYIN run for every length.
+    """
+    import dataclasses
+
+    t = track.times
+    keep = (t >= t[-1] - seconds) if where == "end" else (t <= t[0] + seconds)
+    return dataclasses.replace(track, times=t[keep] - t[keep][0], f0_hz=track.f0_hz[keep],
+                               voiced_prob=track.voiced_prob[keep])
