@@ -75,3 +75,19 @@ def test_more_dimensions_than_vectors():
 def test_bad_input(bad, kwargs):
     with pytest.raises(ValueError):
         gaussian.fit(bad, **kwargs)
+
+
+def test_gram_path_matches_the_svd_when_n_is_below_d():
+    X = np.random.default_rng(7).standard_normal((30, 200)) @ np.diag(np.linspace(3, 0.1, 200))
+    Xc = X - X.mean(0)
+    lam, E = gaussian.principal_axes(Xc)  # n < d: via the 30 x 30 Gram matrix
+    _, s, Vt = np.linalg.svd(Xc, full_matrices=False)
+    assert np.allclose(lam[:29], s[:29] ** 2 / 29)
+    assert np.allclose(np.abs(np.sum(E[:, :29] * Vt[:29].T, axis=0)), 1.0, atol=1e-8)
+    g = gaussian.fit(X, k=10)
+    assert g.k == 10 and np.allclose(g.E.T @ g.E, np.eye(10), atol=1e-8)
+
+
+def test_constant_data_is_rejected():
+    with pytest.raises(ValueError, match="no variance"):
+        gaussian.fit(np.ones((5, 3)))

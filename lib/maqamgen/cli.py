@@ -1,7 +1,8 @@
 """The ``maqamgen`` command.
 
 Subcommands: ``synth`` (note JSON -> oud audio), ``book`` (execute chapters and render the book),
-``corpus`` (the synthetic taqsim corpus of a profile).
+``corpus`` (the synthetic taqsim corpus of a profile), ``train lstm`` / ``generate lstm`` (the
+LSTM of Chapter 7 on your own note JSON).
 Bad input exits non-zero with one line ``maqamgen: error: FILE: problem`` and no traceback.
 """
 
@@ -103,7 +104,88 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--method", default="pcd", choices=("pcd", "fft", "fft_outer_thirds"),
                    help="pcd (pitch tracking, default) or the report's fft / fft_outer_thirds")
     e.set_defaults(func=_cmd_estimate)
+
+    tr = sub.add_parser("train", help="train a model on your own data")
+    trs = tr.add_subparsers(dest="model", required=True)
+    tl = trs.add_parser("lstm", help="train the LSTM on a note JSON transcription; write a checkpoint "
+                                     "and a generated continuation (.json, .mid, .wav)")
+    tl.add_argument("--notes", required=True, help="note JSON in the report's format")
+    tl.add_argument("--tokens", default="1d", choices=("1d", "2d"), help="token format (default 1d)")
+    tl.add_argument("--profile", default="book", help="smoke | book | full: model size and steps (default book)")
+    tl.add_argument("-o", "--output", required=True, help="run folder (checkpoint, losses, continuation)")
+    tl.add_argument("--resume", action="store_true", help="continue the run in the folder from its checkpoint")
+    tl.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the profile's)")
+    tl.add_argument("--seconds", type=float, default=30.0, help="length of the continuation, s (default 30)")
+    tl.add_argument("--rate", type=float, default=None, help="1D frames per second (default: the profile's)")
+    tl.add_argument("--seed", type=int, default=0, help="seed of training and sampling")
+    tl.set_defaults(func=_cmd_train_lstm)
+
+    ge = sub.add_parser("generate", help="generate with a trained model")
+    ges = ge.add_subparsers(dest="model", required=True)
+    gl = ges.add_parser("lstm", help="continue the training piece of an LSTM run")
+    gl.add_argument("--checkpoint", required=True, help="run folder written by `maqamgen train lstm`")
+    gl.add_argument("--seconds", type=float, default=30.0, help="seconds of music (default 30)")
+    gl.add_argument("-o", "--output", required=True, help="out.json (notes), out.mid (MIDI) or out.wav (oud synth)")
+    gl.add_argument("--seed", type=int, default=0, help="sampling seed")
+    gl.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    gl.set_defaults(func=_cmd_generate_lstm)
+
+    tu = trs.add_parser("unet", help="train the U-Net DDPM of Chapter 4 on a profile's corpus "
+                                     "(log-mel patches, class-conditional on the maqam)")
+    tu.add_argument("--profile", default="book", help="smoke | book | full: corpus, model size, steps (default book)")
+    tu.add_argument("-o", "--output", required=True, help="run folder (checkpoint.pt, losses.csv, unetgen.json)")
+    tu.add_argument("--resume", action="store_true", help="continue the run in the folder from its checkpoint")
+    tu.set_defaults(func=_cmd_train_unet)
+
+    gu = ges.add_parser("unet", help="generate audio with a U-Net DDPM run (DDIM patches, stitched, Griffin-Lim)")
+    gu.add_argument("--checkpoint", required=True, help="run folder written by `maqamgen train unet`")
+    gu.add_argument("--seconds", type=float, required=True, help="seconds of audio")
+    gu.add_argument("-o", "--output", required=True, help="output audio file (.wav/.flac/.ogg), written atomically")
+    gu.add_argument("--maqam", default=None, help="maqam to generate (default: unconditional)")
+    gu.add_argument("--seed", type=int, default=0, help="sampling seed")
+    gu.add_argument("--steps", type=int, default=20, help="DDIM steps per patch (default 20)")
+    gu.add_argument("--stitch", default="inpaint", choices=("inpaint", "concat"),
+                    help="continue each patch from the previous one's tail (inpaint, default) or concatenate")
+    gu.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight (default 2)")
+    gu.set_defaults(func=_cmd_generate_unet)
     return p
+
+
+def _cmd_train_unet(args: argparse.Namespace) -> int:
+    from maqamgen import unetgen
+
+    tr = unetgen.cli_train(args.profile, args.output, resume=args.resume, progress=True)
+    L = tr.losses["loss"]
+    print(f"trained {tr.spec.label} ({tr.spec.preset}, {tr.n_params:,} parameters) for {tr.spec.steps} "
+          f"steps in {tr.seconds:.0f} s; final loss {L[-1] if L else float('nan'):.4f}; run folder {args.output}")
+    return 0
+
+
+def _cmd_generate_unet(args: argparse.Namespace) -> int:
+    from maqamgen import unetgen
+
+    info = unetgen.cli_generate(args.checkpoint, args.seconds, args.output, maqam=args.maqam,
+                                seed=args.seed, steps=args.steps, method=args.stitch,
+                                guidance_scale=args.guidance)
+    print(f"wrote {args.output}: {info['seconds']:.1f} s of maqam {info['maqam']} from "
+          f"{info['patches']} patches in {info['wall_s']:.1f} s")
+    return 0
+
+
+def _cmd_train_lstm(args: argparse.Namespace) -> int:
+    from maqamgen import lstmgen
+
+    lstmgen.cli_train(args.notes, args.output, tokens=args.tokens, profile=args.profile, steps=args.steps,
+                      resume=args.resume, seconds=args.seconds, seed=args.seed, rate_hz=args.rate)
+    return 0
+
+
+def _cmd_generate_lstm(args: argparse.Namespace) -> int:
+    from maqamgen import lstmgen
+
+    lstmgen.cli_generate(args.checkpoint, args.output, seconds=args.seconds, seed=args.seed,
+                         temperature=args.temperature)
+    return 0
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:

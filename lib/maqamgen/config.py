@@ -204,6 +204,212 @@ class EstimationChapterConfig:
 
 
 @dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel patches of the generative chapters (:mod:`maqamgen.features`).
+
+    Attributes:
+        n_mels: mel bands (the patch height ``H``).
+        frames: frames per patch (the patch width ``W``); ``frames * hop_length / sr`` s.
+        n_fft: STFT size of the mel spectrogram, samples.
+        hop_length: hop between frames, samples.
+        f_min, f_max: band edges of the mel filterbank, Hz.
+        patch_stride: frames between the starts of consecutive patches cut from a clip.
+        dynamic_range_db: the normalisation maps ``[top - dynamic_range_db, top]`` dB to [-1, 1]
+            (``top``: the 99.9th percentile of the training patches).
+    """
+
+    n_mels: int = 64
+    frames: int = 64
+    n_fft: int = 2048
+    hop_length: int = 512
+    f_min: float = 50.0
+    f_max: float = 1500.0
+    patch_stride: int = 32
+    dynamic_range_db: float = 80.0
+
+
+@dataclass(frozen=True)
+class DDPMChapterConfig:
+    """Chapter 4 (U-Net DDPM on log-mel patches): model, training grid, evaluation.
+
+    Attributes:
+        features: the log-mel patches.
+        preset: U-Net size preset (:data:`maqamgen.nets.unet.UNET_PRESETS`).
+        widths: override of the preset's channel widths (empty: the preset's).
+        T: diffusion steps.
+        target: what the network predicts (``eps``, ``x0``, ``v``).
+        p_uncond: classifier-free guidance: share of training samples with the null label.
+        guidance_scale: CFG weight ``w`` when sampling.
+        base: (schedule, loss, optimizer) of the reference model.
+        steps: optimizer steps of the reference model.
+        grid: ``one_at_a_time`` (vary one factor of ``base``) or ``full`` (every combination).
+        grid_schedules, grid_losses, grid_optimizers: the factors' levels.
+        grid_steps: optimizer steps of each grid model.
+        batch_size: training batch.
+        lr: peak learning rate of Adam/AdamW; ``lr_sgd`` of SGD with momentum 0.9.
+        n_eval: generated samples per model for the metrics.
+        eval_sampler, eval_steps: sampler of the grid's evaluation.
+        sampler_grid: (sampler, steps) pairs of the sampling study (on the reference model).
+        n_sampler_eval: samples per sampler setting.
+        classifier_steps: training steps of the in-domain classifier (Frechet distance).
+        gl_iter: Griffin-Lim iterations of the audio players and pitch metrics.
+        long_seconds: length of the stitched long generation.
+        torch_threads: torch threads while the chapter runs (0: torch's default); one thread is
+            several times faster than two on a shared 2-core machine.
+    """
+
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    preset: str = "tiny"
+    widths: tuple[int, ...] = ()
+    T: int = 1000
+    target: str = "eps"
+    p_uncond: float = 0.1
+    guidance_scale: float = 2.0
+    base: tuple[str, str, str] = ("cosine", "mse", "adamw")
+    steps: int = 120
+    grid: str = "one_at_a_time"
+    grid_schedules: tuple[str, ...] = ("linear", "cosine")
+    grid_losses: tuple[str, ...] = ("mse", "mae")
+    grid_optimizers: tuple[str, ...] = ("adam", "adamw", "sgd")
+    grid_steps: int = 120
+    batch_size: int = 8
+    lr: float = 2e-3
+    lr_sgd: float = 2e-2
+    n_eval: int = 16
+    eval_sampler: str = "ddim"
+    eval_steps: int = 10
+    sampler_grid: tuple[tuple[str, int], ...] = (("ddim", 5), ("ddim", 10), ("ddim", 25),
+                                                  ("ddpm", 100))
+    n_sampler_eval: int = 8
+    classifier_steps: int = 200
+    gl_iter: int = 8
+    long_seconds: float = 6.0
+    torch_threads: int = 1
+
+
+@dataclass(frozen=True)
+class LSTMChapterConfig:
+    """Chapter 7 (LSTM on note tokens) and ``maqamgen train lstm``: tokens, model, training, studies.
+
+    Attributes:
+        rate_hz: frames per second of 1D tokens.
+        embed_dim, hidden_size, num_layers, dropout: the LSTM (:class:`maqamgen.nets.lstm.LSTMConfig`).
+        window: training window, tokens (the reference run).
+        windows: window lengths of the sequence-length study.
+        batch_size: windows per step (the window study and the "independent tokens" run keep
+            ``batch_size * window`` tokens per step).
+        steps: optimizer steps of every run.
+        optimizer: reference optimizer; ``lr`` its peak learning rate (cosine decay).
+        optimizers: the optimizer study; ``lr_sgd`` is SGD's (momentum 0.9), ``weight_decay_adamw``
+            AdamW's decoupled weight decay.
+        lrs: the learning-rate study (reference optimizer).
+        losses: the loss study (:data:`maqamgen.lstmgen.LOSSES`).
+        seeds: seeds of the seed-sensitivity study (the first is the reference).
+        val_every: steps between points of the validation curve.
+        n_bach: Bach chorales used (the last ``bach_val`` validate).
+        bach_val: validation chorales.
+        bach_bpm: chorale tempo, quarter notes per minute (120: a 16th note is one 8 Hz frame).
+        prompt_seconds: opening of a validation clip used as the prompt of a continuation, s.
+        gen_seconds: length of each judged continuation, s.
+        n_judge: prompts (validation clips, one maqam after another) judged by the estimator.
+        drift_seconds: length of the long generations of the drift study, s.
+        drift_window_s: window of the drift metrics, s.
+        n_drift_sliding: long generations also made the report's way (sliding 64-token window).
+        temperature: sampling temperature.
+        torch_threads: torch intra-op threads while training (0: torch's default).
+    """
+
+    rate_hz: float = 8.0
+    embed_dim: int = 32
+    hidden_size: int = 96
+    num_layers: int = 1
+    dropout: float = 0.1
+    window: int = 64
+    windows: tuple[int, ...] = (16, 64, 256)
+    batch_size: int = 16
+    steps: int = 300
+    optimizer: str = "adam"
+    lr: float = 1e-2
+    optimizers: tuple[str, ...] = ("adam", "adamw", "sgd")
+    lr_sgd: float = 0.1
+    weight_decay_adamw: float = 0.01
+    lrs: tuple[float, ...] = (2e-3, 1e-2, 4e-2)
+    losses: tuple[str, ...] = ("ce", "label_smoothing", "mse")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    val_every: int = 25
+    n_bach: int = 100
+    bach_val: int = 10
+    bach_bpm: float = 120.0
+    prompt_seconds: float = 4.0
+    gen_seconds: float = 10.0
+    n_judge: int = 8
+    drift_seconds: float = 180.0
+    drift_window_s: float = 15.0
+    n_drift_sliding: int = 2
+    temperature: float = 1.0
+    torch_threads: int = 1
+
+    def train_config(self, seed: int = 0, optimizer: str | None = None, lr: float | None = None,
+                     **changes) -> TrainConfig:
+        """The :class:`TrainConfig` of a run (cosine decay, gradient clipping at 1, no EMA)."""
+        opt = optimizer or self.optimizer
+        if lr is None:
+            lr = self.lr_sgd if opt == "sgd" else self.lr
+        wd = self.weight_decay_adamw if opt == "adamw" else 0.0
+        cfg = TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=lr, optimizer=opt,
+                          weight_decay=wd, grad_clip=1.0, ema_decay=None, seed=seed,
+                          ckpt_every=self.steps, log_every=5, device="cpu", progress=False)
+        return cfg.replace(**changes) if changes else cfg
+
+
+@dataclass(frozen=True)
+class PCAChapterConfig:
+    """Chapter 3 (PCA Gaussian): features, fits and measurements.
+
+    Attributes:
+        n_mels: mel bands of the patches (absolute dB, :func:`maqamgen.audio.mel_spectrogram_db`).
+        f_min, f_max: mel band edges, Hz (4 kHz keeps the bands where the oud's pitch lives).
+        hop_length: hop of the mel spectrogram, samples (``n_fft`` comes from ``audio``).
+        patch_frames: frames per patch (128 at hop 256 and 22.05 kHz = 1.49 s).
+        patch_hop: frames between patch starts in the training set.
+        k_grid: numbers of components of the held-out log-likelihood sweep (clipped to the rank).
+        n_show: patches shown as images and players.
+        gl_iter: Griffin-Lim iterations of every resynthesis (real and sampled alike).
+        tonic_ref_hz: every clip is transposed to this tonic's pitch class for the
+            class-conditional (per-maqam) Gaussians.
+        eval_seconds: length of each sequence given to the maqam estimator, s.
+        n_eval_real: real validation excerpts per maqam judged by the estimator (the ceiling).
+        n_eval_samples: sampled sequences per maqam judged by the estimator.
+        overlap_frames: conditioning frames when a sequence is grown patch by patch.
+        long_patches: patches per long sequence (seams, long-lag autocorrelation).
+        n_long: long sequences per kind.
+        note_window: notes per note window.
+        note_hop: notes between note-window starts.
+        note_overlap: conditioning notes when a note sequence is grown window by window.
+    """
+
+    n_mels: int = 128
+    f_min: float = 0.0
+    f_max: float = 4000.0
+    hop_length: int = 256
+    patch_frames: int = 128
+    patch_hop: int = 64
+    k_grid: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+    n_show: int = 4
+    gl_iter: int = 32
+    tonic_ref_hz: float = 146.83
+    eval_seconds: float = 6.0
+    n_eval_real: int = 2
+    n_eval_samples: int = 3
+    overlap_frames: int = 64
+    long_patches: int = 6
+    n_long: int = 8
+    note_window: int = 16
+    note_hop: int = 4
+    note_overlap: int = 8
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a chapter needs besides its scalar parameters.
 
@@ -215,6 +421,9 @@ class Profile:
         stft: Chapter 1 settings.
         corpus: the synthetic taqsim corpus (:func:`maqamgen.corpus.load`).
         estimation: Chapter 2 settings.
+        ddpm: Chapter 4 settings (U-Net DDPM).
+        lstm: Chapter 7 settings (LSTM on note tokens; also ``maqamgen train lstm``).
+        pca: Chapter 3 settings (PCA Gaussian).
     """
 
     name: str
@@ -224,6 +433,9 @@ class Profile:
     stft: STFTChapterConfig = field(default_factory=STFTChapterConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     estimation: EstimationChapterConfig = field(default_factory=EstimationChapterConfig)
+    ddpm: DDPMChapterConfig = field(default_factory=DDPMChapterConfig)
+    lstm: LSTMChapterConfig = field(default_factory=LSTMChapterConfig)
+    pca: PCAChapterConfig = field(default_factory=PCAChapterConfig)
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON-serialisable) of every setting."""
@@ -249,12 +461,25 @@ PROFILES: dict[str, Profile] = {
         corpus=CorpusConfig(n_per_maqam=3, seconds_min=4.0, seconds_max=6.0,
                             snr_db_min=20.0, snr_db_max=40.0),
         estimation=EstimationChapterConfig(crop_seconds=(2.0, 4.0), n_listen=2, listen_seconds=4.0),
+        ddpm=DDPMChapterConfig(steps=8, grid_steps=8, batch_size=8, grid_schedules=("linear", "cosine"),
+                               grid_losses=("mse",), grid_optimizers=("adamw", "sgd"), n_eval=8,
+                               eval_steps=3, sampler_grid=(("ddim", 3), ("ddpm", 10)),
+                               n_sampler_eval=4, classifier_steps=10, gl_iter=4,
+                               long_seconds=2.0),
+        lstm=LSTMChapterConfig(windows=(16, 64), steps=30, seeds=(0, 1), val_every=10, n_bach=12,
+                               bach_val=3, prompt_seconds=2.0, gen_seconds=5.0, n_judge=2,
+                               drift_seconds=30.0, drift_window_s=5.0, n_drift_sliding=1),
+        pca=PCAChapterConfig(patch_frames=64, patch_hop=32, k_grid=(1, 4, 16, 64),
+                             n_show=2, gl_iter=8, eval_seconds=2.5, n_eval_real=1, n_eval_samples=1,
+                             overlap_frames=32, long_patches=4, n_long=2, note_window=4, note_hop=1,
+                             note_overlap=2),
     ),
     "book": Profile(
         name="book",
         description="the rendered book: every chapter on a 2-core CPU in about an hour in all",
         corpus=CorpusConfig(n_per_maqam=16, seconds_min=13.0, seconds_max=17.0,
                             snr_db_min=20.0, snr_db_max=50.0),
+        pca=PCAChapterConfig(patch_hop=128),
     ),
     "full": Profile(
         name="full",
@@ -269,6 +494,21 @@ PROFILES: dict[str, Profile] = {
         corpus=CorpusConfig(n_per_maqam=120, seconds_min=20.0, seconds_max=40.0,
                             snr_db_min=10.0, snr_db_max=50.0),
         estimation=EstimationChapterConfig(crop_seconds=(2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0)),
+        ddpm=DDPMChapterConfig(features=FeatureConfig(n_mels=128, frames=128, f_max=4000.0),
+                               preset="report", steps=20000, grid_schedules=("linear", "cosine", "sigmoid"), grid="full", grid_steps=5000,
+                               batch_size=32, lr=2e-4, lr_sgd=1e-2, n_eval=256, eval_steps=50,
+                               sampler_grid=(("ddim", 5), ("ddim", 10), ("ddim", 20), ("ddim", 50),
+                                             ("ddim", 100), ("ddpm", 250), ("ddpm", 1000)),
+                               n_sampler_eval=64, classifier_steps=4000, gl_iter=64,
+                               long_seconds=30.0, torch_threads=0),
+        lstm=LSTMChapterConfig(embed_dim=64, hidden_size=256, num_layers=2, dropout=0.2, steps=3000,
+                               batch_size=32, lr=2e-3, seeds=(0, 1, 2, 3, 4), n_bach=371, bach_val=37,
+                               gen_seconds=20.0, n_judge=24, drift_seconds=600.0, drift_window_s=30.0,
+                               n_drift_sliding=4, torch_threads=0),
+        pca=PCAChapterConfig(patch_frames=256, patch_hop=64,
+                             k_grid=(1, 4, 16, 64, 256, 1024, 4096, 8192), n_show=6, gl_iter=64,
+                             eval_seconds=12.0, n_eval_real=8, n_eval_samples=16, overlap_frames=128,
+                             long_patches=8, n_long=32, note_window=24, note_hop=2, note_overlap=12),
     ),
 }
 

@@ -7,9 +7,8 @@ Keeping the ``k`` largest eigenpairs gives a low-rank Gaussian; the discarded va
 spread isotropically (``sigma2``, probabilistic PCA, Tipping & Bishop 1999) so that held-out
 data has a proper log-likelihood.
 
-The eigenpairs come from the SVD of the centred data matrix, ``X - mu_hat = U S V^T``:
-``E = V``, ``Lambda = S^2 / (n - 1)``, which needs no ``d x d`` covariance (``d`` can be tens
-of thousands while ``n`` is a few thousand).
+The eigenpairs come from the centred data matrix without forming the ``d x d`` covariance
+(``d`` can be tens of thousands while ``n`` is a few thousand): see :func:`principal_axes`.
 
 Used in: book/part1/03_pca_gaussian.md
 """
@@ -57,12 +56,43 @@ class PCAGaussian:
         return self.Lambda / self.total_variance
 
 
+def principal_axes(Xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending) and eigenvectors (columns) of the covariance of centred rows.
+
+    With ``n`` rows of dimension ``d``: when ``n < d`` the ``n x n`` Gram matrix
+    ``G = Xc Xc^T = U S^2 U^T`` is diagonalised and ``E = Xc^T U S^-1`` (one ``n x n``
+    eigendecomposition instead of the SVD of an ``n x d`` matrix: seconds instead of a minute
+    for ``n = 1700, d = 16384`` on a 2-core CPU); otherwise the SVD ``Xc = U S V^T`` gives
+    ``E = V``. Either way ``Lambda = S^2 / (n - 1)``. Directions with an eigenvalue below
+    ``1e-12`` of the largest are dropped (they carry no variance).
+
+    Returns:
+        ``(Lambda, E)``, shapes (r,) and (d, r), ``r <= min(n, d)``.
+    """
+    n, d = Xc.shape
+    if n < d:
+        w, U = np.linalg.eigh(Xc @ Xc.T)
+        order = np.argsort(w)[::-1]
+        w, U = w[order], U[:, order]
+    else:
+        _, s, Vt = np.linalg.svd(Xc, full_matrices=False)
+        w = s ** 2
+    keep = w > 1e-12 * max(w[0], np.finfo(float).tiny)
+    if n < d:
+        w, U = w[keep], U[:, keep]
+        return w / (n - 1), (Xc.T @ U) / np.sqrt(w)
+    return w[keep] / (n - 1), Vt[keep].T
+
+
 def eigen_spectrum(X: np.ndarray) -> np.ndarray:
     """All eigenvalues of the sample covariance of ``X`` (shape (n, d)), descending, shape (min(n-1, d),)."""
     X = np.asarray(X, dtype=np.float64)
     Xc = X - X.mean(axis=0)
-    s = np.linalg.svd(Xc, compute_uv=False)
-    return (s ** 2 / (X.shape[0] - 1))[: min(X.shape[0] - 1, X.shape[1])]
+    if X.shape[0] < X.shape[1]:
+        lam = np.clip(np.linalg.eigvalsh(Xc @ Xc.T)[::-1], 0, None) / (X.shape[0] - 1)
+    else:
+        lam = np.linalg.svd(Xc, compute_uv=False) ** 2 / (X.shape[0] - 1)
+    return lam[: min(X.shape[0] - 1, X.shape[1])]
 
 
 def fit(X: np.ndarray, k: int | None = None, variance: float | None = None) -> PCAGaussian:
@@ -86,10 +116,11 @@ def fit(X: np.ndarray, k: int | None = None, variance: float | None = None) -> P
         raise ValueError("X contains NaN or inf")
     n, d = X.shape
     mu_hat = X.mean(axis=0)
-    _, s, Vt = np.linalg.svd(X - mu_hat, full_matrices=False)
-    lam_all = s ** 2 / (n - 1)
-    rank = min(n - 1, d)
-    lam_all, Vt = lam_all[:rank], Vt[:rank]
+    lam_all, V = principal_axes(X - mu_hat)
+    rank = min(n - 1, d, lam_all.size)
+    if rank == 0:
+        raise ValueError("X has no variance (every row is the same)")
+    lam_all, V = lam_all[:rank], V[:, :rank]
     total = float(lam_all.sum())
     if variance is not None:
         if not 0 < variance <= 1:
@@ -101,7 +132,7 @@ def fit(X: np.ndarray, k: int | None = None, variance: float | None = None) -> P
     rest = lam_all[k:]
     # discarded variance, spread over all d - k remaining directions (including the null space)
     sigma2 = float(rest.sum() / (d - k)) if d > k else 0.0
-    return PCAGaussian(mu_hat=mu_hat, E=Vt[:k].T.copy(), Lambda=lam_all[:k].copy(),
+    return PCAGaussian(mu_hat=mu_hat, E=V[:, :k].copy(), Lambda=lam_all[:k].copy(),
                        sigma2=sigma2, total_variance=total, n_train=n)
 
 

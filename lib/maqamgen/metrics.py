@@ -174,3 +174,394 @@ def crop_track(track, seconds: float, where: str = "end"):
     keep = (t >= t[-1] - seconds) if where == "end" else (t <= t[0] + seconds)
     return dataclasses.replace(track, times=t[keep] - t[keep][0], f0_hz=track.f0_hz[keep],
                                voiced_prob=track.voiced_prob[keep])
+
+
+# ----------------------------------------------------------------------------- Chapters 4-6:
+# generated audio against the data (Frechet distance, pitch-class divergence, maqam accuracy),
+# middle-part hallucination and seams of stitched generations.
+
+
+def gaussian_stats(features) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(D,)`` and covariance ``(D, D)`` of embeddings ``(N, D)`` (N >= 2)."""
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2 or f.shape[0] < 2:
+        raise ValueError(f"need embeddings of shape (N >= 2, D), got {f.shape}")
+    return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
+def frechet_distance_gaussian(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """Frechet distance between ``N(mu1, sigma1)`` and ``N(mu2, sigma2)`` (Heusel et al. 2017):
+
+        d^2 = ||mu1 - mu2||^2 + tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2)).
+
+    The matrix square root is computed as ``(sqrt(sigma1) sigma2 sqrt(sigma1))^(1/2)`` from
+    symmetric eigendecompositions, which is real and stable; ``eps`` is added to the diagonals.
+
+    Returns:
+        ``d^2`` (>= 0), in squared embedding units.
+
+    Used in: book/part1/04_unet_ddpm.md
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, float)), np.atleast_1d(np.asarray(mu2, float))
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, float)), np.atleast_2d(np.asarray(sigma2, float))
+    eye = np.eye(s1.shape[0])
+    s1, s2 = s1 + eps * eye, s2 + eps * eye
+
+    def sqrtm_psd(a):
+        w, v = np.linalg.eigh((a + a.T) / 2.0)
+        return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+    r1 = sqrtm_psd(s1)
+    covmean_trace = np.trace(sqrtm_psd(r1 @ s2 @ r1))
+    d2 = float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2.0 * covmean_trace)
+    return max(d2, 0.0)
+
+
+def frechet_distance_features(a, b) -> float:
+    """:func:`frechet_distance_gaussian` between Gaussians fitted to embeddings ``(N, D)`` and ``(M, D)``.
+
+    Same quantity as :func:`frechet_distance` (below), with a symmetric-eigendecomposition square
+    root that stays real and stable when ``N`` is not much larger than ``D``.
+
+    Used in: book/part1/04_unet_ddpm.md
+    """
+    return frechet_distance_gaussian(*gaussian_stats(a), *gaussian_stats(b))
+
+
+def pcd_divergence(pcds_a, pcds_b) -> float:
+    """JS divergence (bits) between the mean pitch-class distributions of two sets of PCDs.
+
+    Args:
+        pcds_a, pcds_b: ``(N, bins)`` and ``(M, bins)`` pitch-class distributions
+            (:func:`maqamgen.estimate.pitch_class_distribution`); all-zero rows (nothing voiced)
+            are ignored.
+
+    Returns:
+        JS divergence in bits (1.0 when one side has no voiced audio at all).
+
+    Used in: book/part1/04_unet_ddpm.md
+    """
+    means = []
+    for P in (pcds_a, pcds_b):
+        P = np.atleast_2d(np.asarray(P, dtype=np.float64))
+        P = P[P.sum(axis=1) > 0]
+        if len(P) == 0:
+            return 1.0
+        means.append(P.mean(axis=0))
+    return js_divergence(*means)
+
+
+def maqam_accuracy(predicted, truth) -> float:
+    """Share of items whose predicted maqam (None: no estimate) equals the true one."""
+    predicted, truth = list(predicted), list(truth)
+    if len(predicted) != len(truth) or not truth:
+        raise ValueError("maqam_accuracy needs two non-empty lists of the same length")
+    return float(np.mean([p is not None and p == t for p, t in zip(predicted, truth)]))
+
+
+def nearest_frame_distance(S, bank, chunk: int = 2048) -> np.ndarray:
+    """For each frame of ``S``, the RMS distance to the nearest frame of a reference bank.
+
+    Low where the generated frame looks like something in the data, high where it does not
+    (noise, smeared or unstable spectra). Any consistent units work (normalised log-mel, dB).
+
+    Args:
+        S: ``(n_mels, T)`` spectrogram.
+        bank: ``(n_mels, N)`` real frames (e.g. ``PatchSet.frames_bank()``).
+        chunk: frames of ``S`` compared at once.
+
+    Returns:
+        ``(T,)`` distances: ``min_j ||S[:, t] - bank[:, j]|| / sqrt(n_mels)``.
+
+    Used in: book/part1/04_unet_ddpm.md, 05_scaling_hallucination.md
+    """
+    S = np.asarray(S, dtype=np.float64)
+    B = np.asarray(bank, dtype=np.float64)
+    if S.ndim != 2 or B.ndim != 2 or S.shape[0] != B.shape[0]:
+        raise ValueError(f"S {S.shape} and bank {B.shape} must be (n_mels, T) and (n_mels, N)")
+    bb = (B ** 2).sum(axis=0)
+    out = []
+    for i in range(0, S.shape[1], chunk):
+        s = S[:, i:i + chunk]
+        d2 = (s ** 2).sum(axis=0)[:, None] + bb[None, :] - 2.0 * s.T @ B
+        out.append(np.sqrt(np.clip(d2.min(axis=1), 0.0, None) / S.shape[0]))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def position_profile(values, n_bins: int = 9) -> np.ndarray:
+    """Mean of a per-frame curve ``(T,)`` in ``n_bins`` equal stretches of the time axis: ``(n_bins,)``.
+
+    With :func:`nearest_frame_distance` it shows quality as a function of position in a
+    generated sequence (middle-part hallucination: a bump in the middle bins).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    edges = np.linspace(0, len(v), n_bins + 1).round().astype(int)
+    return np.array([v[a:b].mean() if b > a else np.nan for a, b in zip(edges[:-1], edges[1:])])
+
+
+def loop_score(S, min_lag: int = 4, max_lag: int | None = None) -> float:
+    """How exactly a spectrogram repeats itself: ``max_L mean_t cos(S[:, t], S[:, t + L])``.
+
+    Frames are centred (the segment's mean frame removed) before the cosine, so a steady
+    level is not mistaken for repetition; lags run from ``min_lag`` to ``max_lag`` (default
+    half the length). A loop of period L scores ~1; music that never repeats exactly scores
+    lower; noise ~0.
+
+    Args:
+        S: ``(n_mels, T)`` spectrogram.
+        min_lag, max_lag: lag range in frames.
+
+    Returns:
+        The score in [-1, 1] (0 when ``T`` is too short for one lag).
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    S = np.asarray(S, dtype=np.float64)
+    X = S - S.mean(axis=1, keepdims=True)
+    X = X / np.maximum(np.linalg.norm(X, axis=0, keepdims=True), 1e-9)
+    T = X.shape[1]
+    max_lag = T // 2 if max_lag is None else min(max_lag, T - 1)
+    best = 0.0
+    for L in range(max(1, min_lag), max_lag + 1):
+        best = max(best, float(np.mean(np.sum(X[:, :-L] * X[:, L:], axis=0))))
+    return best
+
+
+def hallucination_index(S, bank, min_lag: int = 4) -> dict:
+    """Middle-part hallucination of one generated spectrogram: the middle third against the outer ones.
+
+    Two symptoms the report describes -- unstable content and repetition mid-sequence:
+
+    * ``novelty_middle`` / ``novelty_outer``: mean :func:`nearest_frame_distance` to the real
+      frames in ``bank`` over the middle third and over the first and last thirds;
+      ``novelty_ratio`` = middle / outer (about 1 for real audio, > 1 when the middle is noise
+      or otherwise unlike the data);
+    * ``loop_middle`` / ``loop_outer``: :func:`loop_score` of the middle third and the mean of
+      the outer thirds'; ``loop_excess`` = middle - outer (about 0 for real audio, large when the
+      middle loops);
+    * ``index`` = ``max(novelty_ratio - 1, 0) + max(loop_excess, 0)``: 0 for a sequence whose
+      middle is as good and as varied as its ends.
+
+    Args:
+        S: ``(n_mels, T)`` spectrogram, ``T >= 6 min_lag`` frames.
+        bank: ``(n_mels, N)`` real frames in the same units.
+        min_lag: shortest repetition period considered, frames.
+
+    Returns:
+        dict of the quantities above.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    S = np.asarray(S, dtype=np.float64)
+    T = S.shape[1]
+    a, b = T // 3, 2 * T // 3
+    d = nearest_frame_distance(S, bank)
+    outer = np.concatenate([d[:a], d[b:]])
+    nov_mid, nov_out = float(d[a:b].mean()), float(outer.mean())
+    loop_mid = loop_score(S[:, a:b], min_lag)
+    loop_out = 0.5 * (loop_score(S[:, :a], min_lag) + loop_score(S[:, b:], min_lag))
+    ratio = nov_mid / max(nov_out, 1e-9)
+    return {"novelty_middle": nov_mid, "novelty_outer": nov_out, "novelty_ratio": ratio,
+            "loop_middle": loop_mid, "loop_outer": loop_out, "loop_excess": loop_mid - loop_out,
+            "index": max(ratio - 1.0, 0.0) + max(loop_mid - loop_out, 0.0)}
+
+
+def spectral_flux(S) -> np.ndarray:
+    """Frame-to-frame change ``||S[:, t] - S[:, t-1]|| / sqrt(n_mels)``, ``(T - 1,)`` (entry ``t-1``)."""
+    S = np.asarray(S, dtype=np.float64)
+    return np.sqrt(np.mean(np.diff(S, axis=1) ** 2, axis=0))
+
+
+def seam_metrics(S, seams, width: int = 4) -> dict:
+    """How audible the seams of a stitched spectrogram are, against the rest of it.
+
+    * ``flux_ratio``: spectral flux across each seam (between frames ``s - 1`` and ``s``) over
+      the mean flux elsewhere (about 1 for a seamless join; large for a jump);
+    * ``jump_ratio``: distance between the mean of the ``width`` frames before and after each
+      seam over its mean at every position more than ``width`` frames from a seam (catches level or timbre changes
+      that a one-frame flux misses).
+
+    Args:
+        S: ``(n_mels, T)`` spectrogram.
+        seams: frame indices where a new segment starts (``0 < s < T``).
+        width: frames averaged on each side for the jump.
+
+    Returns:
+        dict with ``seam_flux``, ``within_flux``, ``flux_ratio``, ``seam_jump``,
+        ``within_jump``, ``jump_ratio`` (means over seams).
+
+    Used in: book/part1/05_scaling_hallucination.md, 06_latent_diffusion.md
+    """
+    S = np.asarray(S, dtype=np.float64)
+    T = S.shape[1]
+    seams = sorted(int(s) for s in seams if width <= int(s) <= T - width)
+    if not seams:
+        raise ValueError(f"no seam at least {width} frames from both ends of {T} frames")
+    flux = spectral_flux(S)
+    near = np.zeros(T - 1, bool)
+    for s in seams:
+        near[max(0, s - 2):min(T - 1, s + 1)] = True
+    within_flux = float(np.mean(flux[~near])) if (~near).any() else float(np.mean(flux))
+    seam_flux = float(np.mean([flux[s - 1] for s in seams]))
+
+    def jump(s):
+        return float(np.sqrt(np.mean((S[:, s - width:s].mean(1) - S[:, s:s + width].mean(1)) ** 2)))
+
+    others = [t for t in range(width, T - width + 1) if min(abs(t - s) for s in seams) > width]
+    within_jump = float(np.mean([jump(t) for t in others])) if others else float("nan")
+    seam_jump = float(np.mean([jump(s) for s in seams]))
+    return {"seam_flux": seam_flux, "within_flux": within_flux,
+            "flux_ratio": seam_flux / max(within_flux, 1e-9), "seam_jump": seam_jump,
+            "within_jump": within_jump, "jump_ratio": seam_jump / max(within_jump, 1e-9)}
+
+
+# ----------------------------------------------------------------------------- generative models
+# Used in: book/part1/03_pca_gaussian.md (and every later generative chapter, so that the
+# results table compares models on the same numbers).
+
+
+def js_divergence(p, q, base: float = 2.0) -> float:
+    """Jensen-Shannon divergence of two histograms (normalised here), in ``[0, 1]`` for base 2.
+
+    ``JS(p, q) = (KL(p || m) + KL(q || m)) / 2`` with ``m = (p + q) / 2``; 0 iff ``p = q``.
+
+    Args:
+        p, q: non-negative weights of the same shape (not both of zero sum).
+        base: logarithm base (2 gives bits, bounded by 1).
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
+    p = np.asarray(p, dtype=float).ravel()
+    q = np.asarray(q, dtype=float).ravel()
+    if p.shape != q.shape or p.sum() <= 0 or q.sum() <= 0:
+        raise ValueError("p and q must have the same shape and positive sums")
+    p, q = p / p.sum(), q / q.sum()
+    m = 0.5 * (p + q)
+
+    def kl(a):
+        nz = a > 0
+        return float(np.sum(a[nz] * np.log(a[nz] / m[nz])))
+
+    return max(0.0, 0.5 * (kl(p) + kl(q)) / np.log(base))
+
+
+def frame_autocorrelation(mels, max_lag: int, mean=None) -> np.ndarray:
+    """Autocorrelation of spectrogram frames against time lag, pooled over spectrograms and bands.
+
+    ``r(l) = sum (x[b, t] - m_b)(x[b, t + l] - m_b) / sum (x[b, t] - m_b)^2`` over every band
+    ``b``, frame pair and spectrogram, with ``m_b`` a per-band mean (``mean``; default: that of
+    the input). ``r(0) = 1``.
+
+    Args:
+        mels: a spectrogram (n_mels, T) or a list/array of them (equal n_mels, any T).
+        max_lag: largest lag in frames (lags beyond a spectrogram's length are skipped for it).
+        mean: per-band mean to subtract, shape (n_mels,) (pass the data's mean to compare models).
+
+    Returns:
+        ``r``, shape (max_lag + 1,); NaN at lags no spectrogram reaches.
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
+    ms = [np.asarray(mels, dtype=float)] if np.ndim(mels) == 2 else [np.asarray(m, float) for m in mels]
+    if mean is None:
+        mean = np.concatenate(ms, axis=1).mean(axis=1)
+    mean = np.asarray(mean, dtype=float)[:, None]
+    num = np.zeros(max_lag + 1)
+    cnt = np.zeros(max_lag + 1)
+    var, nvar = 0.0, 0
+    for m in ms:
+        x = m - mean
+        var += float(np.sum(x * x))
+        nvar += x.size
+        for lag in range(min(max_lag, x.shape[1] - 1) + 1):
+            num[lag] += float(np.sum(x[:, : x.shape[1] - lag] * x[:, lag:]))
+            cnt[lag] += x.shape[0] * (x.shape[1] - lag)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (num / cnt) / (var / nvar)
+
+
+def seam_jump_ratio(mel, seams, width: int = 0) -> float:
+    """How abrupt a spectrogram is at given frames, relative to everywhere else.
+
+    The jump at frame ``t`` is ``||x[:, t] - x[:, t - 1]|| / sqrt(n_mels)`` (dB RMS). The ratio
+    is the mean jump at the seams (``t`` in ``seams``, +- ``width`` frames) over the mean jump
+    at all other frames: about 1 for a seamless join, larger for an audible seam.
+
+    Args:
+        mel: spectrogram, shape (n_mels, T).
+        seams: frame indices where a new piece begins (1 <= t < T).
+        width: frames on either side of a seam counted as the seam.
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
+    mel = np.asarray(mel, dtype=float)
+    jump = np.sqrt(np.mean(np.diff(mel, axis=1) ** 2, axis=0))  # jump[t - 1]: frame t vs t - 1
+    at = np.zeros(jump.size, dtype=bool)
+    for s in seams:
+        at[max(0, s - 1 - width): min(jump.size, s + width)] = True
+    if not at.any() or at.all():
+        raise ValueError("seams must mark some but not all frames")
+    return float(jump[at].mean() / jump[~at].mean())
+
+
+def frechet_distance(X, Y) -> float:
+    """Frechet distance between Gaussians fitted to the rows of ``X`` and ``Y`` (same dimension).
+
+    ``||mu_x - mu_y||^2 + tr(C_x + C_y - 2 (C_x C_y)^(1/2))``: the FID formula; here on any
+    feature vectors (e.g. mel frames). Units: squared feature units.
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
+    from scipy import linalg
+
+    X = np.asarray(X, dtype=float)
+    Y = np.asarray(Y, dtype=float)
+    mx, my = X.mean(axis=0), Y.mean(axis=0)
+    cx, cy = np.cov(X, rowvar=False), np.cov(Y, rowvar=False)
+    covmean = linalg.sqrtm(cx @ cy)
+    if np.iscomplexobj(covmean):
+        covmean = covmean.real
+    return float(np.sum((mx - my) ** 2) + np.trace(cx + cy - 2.0 * covmean))
+
+
+def scale_adherence(cents_above_tonic, maqam: str, tol_cents: float = 25.0) -> float:
+    """Fraction of pitches within ``tol_cents`` of a pitch class of the maqam (any octave).
+
+    The pitch classes are those the maqam is played with
+    (:func:`maqamgen.maqam.pitch_classes_cents`, practice intonation, ascending and
+    descending forms and its octave note).
+
+    Args:
+        cents_above_tonic: pitches in cents above the tonic, any shape.
+        maqam: maqam name.
+        tol_cents: tolerance, cents.
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
+    from maqamgen import maqam as mq
+
+    c = np.asarray(cents_above_tonic, dtype=float).ravel()
+    if c.size == 0:
+        return float("nan")
+    pcs = mq.pitch_classes_cents(maqam, practice=True)
+    d = np.mod(c[:, None] - pcs[None, :] + 600.0, 1200.0) - 600.0
+    return float(np.mean(np.min(np.abs(d), axis=1) <= tol_cents))
+
+
+def interval_histogram(cents_sequences, bin_cents: float = 25.0, max_cents: float = 1200.0) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram of melodic intervals (consecutive differences) of pitch sequences in cents.
+
+    Args:
+        cents_sequences: a list of 1-D pitch sequences in cents (or one 2-D array, one per row).
+        bin_cents: bin width; intervals beyond ``+- max_cents`` go to the outer bins.
+        max_cents: range.
+
+    Returns:
+        ``(counts, edges)``: counts shape (B,), edges shape (B + 1,).
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
+    iv = np.concatenate([np.diff(np.asarray(s, dtype=float)) for s in cents_sequences])
+    edges = np.arange(-max_cents, max_cents + bin_cents / 2, bin_cents) - bin_cents / 2
+    iv = np.clip(iv, edges[0] + 1e-9, edges[-1] - 1e-9)
+    return np.histogram(iv, bins=edges)[0].astype(float), edges

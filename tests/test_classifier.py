@@ -1,0 +1,67 @@
+"""The in-domain classifier (Frechet-distance embedding) and the distribution metrics."""
+
+import numpy as np
+import pytest
+import torch
+
+from maqamgen import classifier, corpus, features, metrics
+from maqamgen.config import FeatureConfig
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_frechet_distance_known_cases():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4000, 3))
+    assert metrics.frechet_distance_features(a, a) == pytest.approx(0.0, abs=1e-6)
+    # N(0, I) vs N(m, I): d^2 = |m|^2
+    b = rng.normal(size=(4000, 3)) + np.array([2.0, 0.0, 0.0])
+    assert metrics.frechet_distance_features(a, b) == pytest.approx(4.0, rel=0.1)
+    # N(0, I) vs N(0, 4 I) in D dims: d^2 = D (1 + 4 - 2 * 2) = D
+    assert metrics.frechet_distance_gaussian(np.zeros(3), np.eye(3), np.zeros(3), 4 * np.eye(3)) == pytest.approx(3.0, abs=1e-4)
+    # agrees with the scipy-sqrtm version of Chapter 3
+    assert metrics.frechet_distance_features(a[:300], b[:300]) == pytest.approx(metrics.frechet_distance(a[:300], b[:300]), rel=1e-6)
+
+
+def test_pcd_divergence_and_accuracy():
+    p = np.zeros((3, 72)); p[:, 10] = 1.0
+    q = np.zeros((2, 72)); q[:, 40] = 1.0
+    assert metrics.pcd_divergence(p, p) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.pcd_divergence(p, q) == pytest.approx(1.0)  # disjoint: 1 bit
+    assert metrics.pcd_divergence(np.zeros((2, 72)), q) == 1.0  # nothing voiced
+    assert metrics.maqam_accuracy(["rast", None, "saba"], ["rast", "rast", "hijaz"]) == pytest.approx(1 / 3)
+
+
+def test_classifier_trains_caches_and_embeds(tmp_path):
+    c = corpus.load("smoke", progress=False)
+    cfg = FeatureConfig()
+    tr = features.load_patches(c, "train", cfg)
+    va = features.load_patches(c, "validation", cfg, tr.normalizer)
+    clf = classifier.get_classifier(tr, va, steps=6, batch_size=8)
+    assert 0.0 <= clf.accuracy <= 1.0 and clf.info["steps"] == 6
+    e = clf.embed(va.x[:5])
+    assert e.shape == (5, classifier.EMBED_DIM) and np.isfinite(e).all()
+    again = classifier.get_classifier(tr, va, steps=6, batch_size=8)  # cached: same weights
+    np.testing.assert_allclose(again.embed(va.x[:5]), e, atol=1e-6)
+    assert clf.predict(va.x[:5]).shape == (5,)
+
+
+def test_classifier_learns_a_separable_problem(tmp_path, monkeypatch):
+    """Two classes of patches (energy in the low or the high bands) are told apart."""
+    monkeypatch.setattr(classifier, "cache_dir", lambda *p: tmp_path.joinpath(*p))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 1, 16, 16, generator=g) * 0.2 - 1
+    y = torch.arange(64) % 2
+    x[y == 0, :, :8] += 1.0
+    x[y == 1, :, 8:] += 1.0
+    ps = features.PatchSet(x=x, labels=y, clip_ids=[str(i) for i in range(64)], starts=np.zeros(64, int),
+                           maqamat=("low", "high"), normalizer=features.Normalizer(0.0, 80.0),
+                           config=FeatureConfig(n_mels=16, frames=16), split="train", sr=22050)
+    clf = classifier.get_classifier(ps, ps, steps=40, batch_size=16, lr=5e-3)
+    assert clf.accuracy > 0.9

@@ -1,0 +1,164 @@
+"""Chapter 4 recipes: grid specs, a tiny trained DDPM, stitching, the CLI, and the hallucination and
+seam metrics on constructed cases (a middle of noise or of a repeated loop scores high, real audio low)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from maqamgen import config, corpus, features, metrics, unetgen
+from maqamgen.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def smoke_mels():
+    """Normalised log-mels of whole smoke-corpus clips (test split) and a bank of training frames."""
+    c = corpus.load("smoke", progress=False)
+    F = config.FeatureConfig()
+    tr = features.load_patches(c, "train", F)
+    mels = []
+    for clip in c.split("test"):
+        y, sr = c.audio(clip)
+        mels.append(tr.normalizer.forward(features.clip_mel_db(y, sr, F)))
+    return mels, tr.frames_bank(max_frames=3000)
+
+
+def _long_real(mels, T=180):
+    for m in mels:
+        if m.shape[1] >= T:
+            return m[:, :T].astype(np.float64)
+    pytest.skip("no clip long enough")
+
+
+def test_grid_specs_one_at_a_time_and_full():
+    D = config.DDPMChapterConfig()
+    specs = unetgen.grid_specs(D)
+    labels = [s.label for s in specs]
+    assert labels[0] == "/".join(D.base) and len(labels) == len(set(labels))
+    assert {s.optimizer for s in specs} == set(D.grid_optimizers)
+    assert all(s.steps == D.grid_steps for s in specs)
+    assert next(s for s in specs if s.optimizer == "sgd").lr == D.lr_sgd
+    full = unetgen.grid_specs(config.DDPMChapterConfig(grid="full"))
+    assert len(full) == len(D.grid_schedules) * len(D.grid_losses) * len(D.grid_optimizers)
+    with pytest.raises(ConfigError):
+        unetgen.grid_specs(config.DDPMChapterConfig(grid="random"))
+
+
+def test_hallucination_index_real_low_noise_and_loop_high(smoke_mels):
+    mels, bank = smoke_mels
+    S = _long_real(mels)
+    T = S.shape[1]
+    a, b = T // 3, 2 * T // 3
+    real = metrics.hallucination_index(S, bank)
+    noisy = S.copy()
+    noisy[:, a:b] = np.random.default_rng(0).uniform(-1, 1, (S.shape[0], b - a))
+    loop = S.copy()
+    loop[:, a:b] = np.tile(S[:, a:a + 6], (1, (b - a) // 6 + 1))[:, : b - a]
+    hn, hl = metrics.hallucination_index(noisy, bank), metrics.hallucination_index(loop, bank)
+    assert real["index"] < 0.5
+    assert hn["novelty_ratio"] > 1.5 and hn["index"] > real["index"] + 0.5
+    assert hl["loop_middle"] > 0.95 and hl["loop_excess"] > real["loop_excess"] + 0.2
+    assert hl["index"] > real["index"] + 0.2
+    prof = metrics.position_profile(metrics.nearest_frame_distance(noisy, bank), 3)
+    assert prof[1] > prof[0] and prof[1] > prof[2]
+
+
+def test_seam_metrics_real_seamless_and_splice_abrupt(smoke_mels):
+    mels, _ = smoke_mels
+    S = _long_real(mels)
+    seams = list(range(20, 180, 20))
+    fake = metrics.seam_metrics(S, seams)  # no seam at all: positions like any other
+    assert 0.5 < fake["jump_ratio"] < 2.0 and 0.5 < fake["flux_ratio"] < 2.5
+    # every 20 frames, a piece from elsewhere at another level: audible seams
+    other = _long_real(mels[::-1], 180)
+    pieces = [(S if k % 2 == 0 else np.clip(other + 0.5, -1, 1))[:, s0:s0 + 20] for k, s0 in enumerate(range(0, 180, 20))]
+    bad = metrics.seam_metrics(np.concatenate(pieces, axis=1), seams)
+    assert bad["jump_ratio"] > 2 * fake["jump_ratio"] and bad["flux_ratio"] > 2 * fake["flux_ratio"]
+    with pytest.raises(ValueError):
+        metrics.seam_metrics(S, [1])
+
+
+def test_loop_score_and_nearest_frame_distance():
+    rng = np.random.default_rng(1)
+    chunk = rng.normal(size=(16, 5))
+    assert metrics.loop_score(np.tile(chunk, (1, 8))) > 0.99
+    assert metrics.loop_score(rng.normal(size=(16, 40))) < 0.5
+    bank = rng.normal(size=(16, 50))
+    d = metrics.nearest_frame_distance(bank[:, :7], bank)
+    np.testing.assert_allclose(d, 0.0, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    c = corpus.load("smoke", progress=False)
+    tr = features.load_patches(c, "train", config.FeatureConfig())
+    spec = unetgen.VariantSpec(steps=3, batch_size=4, widths=(8, 16), T=50)
+    out = tmp_path_factory.mktemp("tiny")
+    return unetgen.train_variant(spec, tr, out_dir=out), tr
+
+
+def test_train_sample_reload_and_generate_long(tiny):
+    m, tr = tiny
+    assert len(m.losses["loss"]) == 3 and np.isfinite(m.losses["loss"]).all()
+    x, secs = unetgen.sample(m, [0, 1], "ddim", 3, 2.0, seed=5)
+    assert x.shape == (2, 1, 64, 64) and float(x.abs().max()) <= 1.0
+    x2, _ = unetgen.sample(m, [0, 1], "ddim", 3, 2.0, seed=5)
+    assert torch.equal(x, x2)
+    xd, _ = unetgen.sample(m, [0], "ddpm", 4, 1.0, seed=5)
+    assert xd.shape == (1, 1, 64, 64)
+    again = unetgen.load_trained(m.out_dir)
+    x3, _ = unetgen.sample(again, [0, 1], "ddim", 3, 2.0, seed=5)
+    assert torch.allclose(x, x3, atol=1e-5)
+    mel, seams = unetgen.generate_long(m, 3.0, 0, "inpaint", steps=2, seed=0)
+    assert mel.shape[1] * 512 / 22050 >= 3.0 and seams == [64, 112]
+    mel_c, seams_c = unetgen.generate_long(m, 3.0, 0, "concat", steps=2, seed=0)
+    assert seams_c == [64, 128] and mel_c.shape[1] == 192
+    with pytest.raises(ConfigError):
+        unetgen.generate_long(m, -1.0)
+    with pytest.raises(ConfigError):
+        unetgen.sample(m, [0], "euler")
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "maqamgen.cli", *args], capture_output=True, text=True)
+
+
+def test_cli_train_and_generate_unet(tmp_path, capsys):
+    from maqamgen import cli
+
+    out = tmp_path / "run"
+    p = run("train", "unet", "--profile", "smoke", "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    assert (out / "checkpoint.pt").exists() and (out / "unetgen.json").exists()
+    wav = tmp_path / "gen.wav"
+    p = run("generate", "unet", "--checkpoint", str(out), "--seconds", "2", "--maqam", "hijaz",
+            "--steps", "2", "--seed", "1", "-o", str(wav))
+    assert p.returncode == 0, p.stderr
+    info = sf.info(wav)
+    assert info.samplerate == 22050 and info.duration == pytest.approx(2.0, abs=0.01)
+    # bad input, in-process (the exit path is the same main()): status 2, one line, output kept
+    capsys.readouterr()
+    assert cli.main(["train", "unet", "--profile", "smoke", "-o", str(out)]) == 2  # would overwrite
+    assert "--resume" in capsys.readouterr().err
+    for bad, problem in [(["--maqam", "blues"], "unknown maqam"), (["--seconds", "-3"], "--seconds"),
+                         (["--checkpoint", str(tmp_path)], "not a trained U-Net folder"),
+                         (["--steps", "0"], "--steps")]:
+        args = {"--checkpoint": str(out), "--seconds": "2", "--maqam": "hijaz", "--steps": "2"}
+        args.update(dict(zip(bad[::2], bad[1::2])))
+        keep = tmp_path / "keep.wav"
+        keep.write_bytes(b"precious")
+        rc = cli.main(["generate", "unet", *[v for kv in args.items() for v in kv], "-o", str(keep)])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(lines) == 1 and lines[0].startswith("maqamgen: error: ")
+        assert problem in lines[0] and keep.read_bytes() == b"precious"
