@@ -169,6 +169,30 @@ def kernel_env() -> dict[str, str]:
     return env
 
 
+CELL_TIMEOUT_S = {"smoke": 900, "book": 3600, "full": None}
+"""Longest a single cell may run at each profile before papermill fails it (None: no limit):
+a hung kernel fails the run instead of hanging CI."""
+
+
+def ipc_kernel_manager():
+    """A kernel manager whose kernels talk over Unix sockets instead of TCP ports.
+
+    With TCP, jupyter_client picks free ports, closes them and lets the kernel bind them; when
+    several kernels start at once (parallel jobs on one machine) another process can take a
+    port in between and the client then waits forever on the wrong kernel (seen here: a
+    papermill run idle for 20 minutes). Socket files named after the kernel's connection file
+    cannot collide.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
 def execute(md: Path, profile: str, params: dict | None = None, force: bool = False,
             lib_digest: str | None = None) -> tuple[Path, bool, float]:
     """Execute one chapter with papermill; returns (executed notebook, ran?, seconds).
@@ -201,7 +225,8 @@ def execute(md: Path, profile: str, params: dict | None = None, force: bool = Fa
         papermill.execute_notebook(
             str(src), str(tmp), parameters={"profile": profile, **params},
             kernel_name="python3", cwd=str(md.parent), progress_bar=False,
-            report_mode=False, log_output=False,
+            report_mode=False, log_output=False, execution_timeout=CELL_TIMEOUT_S.get(profile),
+            kernel_manager_class=ipc_kernel_manager(),
         )
     except papermill.PapermillExecutionError as e:
         raise MaqamgenError(
