@@ -12,3 +12,15 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def one_thread():
+    """Run torch on one thread: on a small CPU shared with other jobs, two contending threads
+    are several times slower than one for the small models of the tests."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -8,25 +8,24 @@ from maqamgen import classifier, corpus, features, metrics
 from maqamgen.config import FeatureConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_frechet_distance_known_cases():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(4000, 3))
-    assert metrics.frechet_distance_features(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
     # N(0, I) vs N(m, I): d^2 = |m|^2
     b = rng.normal(size=(4000, 3)) + np.array([2.0, 0.0, 0.0])
-    assert metrics.frechet_distance_features(a, b) == pytest.approx(4.0, rel=0.1)
+    assert metrics.frechet_distance(a, b) == pytest.approx(4.0, rel=0.1)
     # N(0, I) vs N(0, 4 I) in D dims: d^2 = D (1 + 4 - 2 * 2) = D
     assert metrics.frechet_distance_gaussian(np.zeros(3), np.eye(3), np.zeros(3), 4 * np.eye(3)) == pytest.approx(3.0, abs=1e-4)
-    # agrees with the scipy-sqrtm version of Chapter 3
-    assert metrics.frechet_distance_features(a[:300], b[:300]) == pytest.approx(metrics.frechet_distance(a[:300], b[:300]), rel=1e-6)
+    from scipy import linalg  # the textbook formula, with scipy's sqrtm
+
+    x, y = a[:300], b[:300]
+    cx, cy = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    ref = np.sum((x.mean(0) - y.mean(0)) ** 2) + np.trace(cx + cy - 2 * linalg.sqrtm(cx @ cy).real)
+    assert metrics.frechet_distance(x, y) == pytest.approx(ref, rel=1e-4)
 
 
 def test_pcd_divergence_and_accuracy():

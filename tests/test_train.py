@@ -19,12 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ddp_worker import DDP_CFG, regression_data, regression_loss, regression_model  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 class NoisyData(torch.utils.data.Dataset):

@@ -8,13 +8,7 @@ from maqamgen.nets import count_parameters, parameter_summary
 from maqamgen.nets.unet import UNET_PRESETS, UNet, UNetConfig, check_input_size, timestep_embedding, unet_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: on a shared 2-core machine this is several times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -217,15 +217,17 @@ def frechet_distance_gaussian(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> fl
     return max(d2, 0.0)
 
 
-def frechet_distance_features(a, b) -> float:
-    """:func:`frechet_distance_gaussian` between Gaussians fitted to embeddings ``(N, D)`` and ``(M, D)``.
+def frechet_distance(X, Y) -> float:
+    """Frechet distance between Gaussians fitted to the rows of ``X`` ``(N, D)`` and ``Y`` ``(M, D)``.
 
-    Same quantity as :func:`frechet_distance` (below), with a symmetric-eigendecomposition square
-    root that stays real and stable when ``N`` is not much larger than ``D``.
+    ``||mu_x - mu_y||^2 + tr(C_x + C_y - 2 (C_x C_y)^(1/2))``: the FID formula, here on any
+    feature vectors (classifier embeddings, mel frames), via :func:`frechet_distance_gaussian`,
+    whose symmetric square root stays real and stable when ``N`` is not much larger than ``D``.
+    Units: squared feature units.
 
-    Used in: book/part1/04_unet_ddpm.md
+    Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md
     """
-    return frechet_distance_gaussian(*gaussian_stats(a), *gaussian_stats(b))
+    return frechet_distance_gaussian(*gaussian_stats(X), *gaussian_stats(Y))
 
 
 def pcd_divergence(pcds_a, pcds_b) -> float:
@@ -502,26 +504,6 @@ def seam_jump_ratio(mel, seams, width: int = 0) -> float:
     if not at.any() or at.all():
         raise ValueError("seams must mark some but not all frames")
     return float(jump[at].mean() / jump[~at].mean())
-
-
-def frechet_distance(X, Y) -> float:
-    """Frechet distance between Gaussians fitted to the rows of ``X`` and ``Y`` (same dimension).
-
-    ``||mu_x - mu_y||^2 + tr(C_x + C_y - 2 (C_x C_y)^(1/2))``: the FID formula; here on any
-    feature vectors (e.g. mel frames). Units: squared feature units.
-
-    Used in: book/part1/03_pca_gaussian.md
-    """
-    from scipy import linalg
-
-    X = np.asarray(X, dtype=float)
-    Y = np.asarray(Y, dtype=float)
-    mx, my = X.mean(axis=0), Y.mean(axis=0)
-    cx, cy = np.cov(X, rowvar=False), np.cov(Y, rowvar=False)
-    covmean = linalg.sqrtm(cx @ cy)
-    if np.iscomplexobj(covmean):
-        covmean = covmean.real
-    return float(np.sum((mx - my) ** 2) + np.trace(cx + cy - 2.0 * covmean))
 
 
 def scale_adherence(cents_above_tonic, maqam: str, tol_cents: float = 25.0) -> float:

@@ -420,7 +420,7 @@ class Evaluator:
             against ``labels``), ``voiced_s`` (mean voiced seconds per patch).
         """
         labels = np.asarray(labels)
-        out = {"fd": metrics.frechet_distance_features(self.classifier.embed(x), self.ref_emb),
+        out = {"fd": metrics.frechet_distance(self.classifier.embed(x), self.ref_emb),
                "clf_acc": float(np.mean(self.classifier.predict(x) == labels)),
                "nn_dist": float(np.mean([metrics.nearest_frame_distance(xi[0].numpy(), self.bank).mean()
                                          for xi in x]))}
