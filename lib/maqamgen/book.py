@@ -169,7 +169,7 @@ def kernel_env() -> dict[str, str]:
     return env
 
 
-CELL_TIMEOUT_S = {"smoke": 900, "book": 3600, "full": None}
+CELL_TIMEOUT_S = {"smoke": 600, "book": 3600, "full": None}
 """Longest a single cell may run at each profile before papermill fails it (None: no limit):
 a hung kernel fails the run instead of hanging CI."""
 

@@ -131,6 +131,45 @@ def band(ax, x, values: np.ndarray, label: str | None = None, color=None, marker
     return line
 
 
+def figure_png(fig, dpi: int = 96) -> bytes:
+    """PNG bytes of a matplotlib figure (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def live_figure(draw, figsize=(8, 3), **controls):
+    """A figure redrawn whenever one of the ``controls`` (ipywidgets) changes.
+
+    ``draw(ax, **values)`` draws on a fresh axes; the figure is shown as an ``Image`` widget
+    updated from the controls' ``observe`` callbacks. No ``Output`` widget and no ``interact``:
+    executing those under papermill/nbclient can deadlock (jupyter/nbclient#312,
+    jupyter/nbconvert#2029), which a book built in CI cannot afford.
+
+    Returns:
+        An ``ipywidgets.VBox`` (controls above the figure).
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    def render() -> bytes:
+        fig, ax = plt.subplots(figsize=figsize)
+        draw(ax, **{name: w.value for name, w in controls.items()})
+        return figure_png(fig)
+
+    image = widgets.Image(value=render(), format="png")
+
+    def update(_change):
+        image.value = render()
+
+    for w in controls.values():
+        w.observe(update, names="value")
+    return widgets.VBox([widgets.HBox(list(controls.values())), image])
+
+
 def wav_bytes(y: np.ndarray, sr: int) -> bytes:
     """16-bit PCM WAV bytes of mono float audio (peak-normalised if it exceeds 1)."""
     import soundfile as sf
