@@ -180,15 +180,25 @@ def ipc_kernel_manager():
     With TCP, jupyter_client picks free ports, closes them and lets the kernel bind them; when
     several kernels start at once (parallel jobs on one machine) another process can take a
     port in between and the client then waits forever on the wrong kernel (seen here: a
-    papermill run idle for 20 minutes). Socket files named after the kernel's connection file
-    cannot collide.
+    papermill run idle for 20 minutes). Each kernel gets its sockets in a folder of its own.
     """
+    import tempfile
+
     from jupyter_client.manager import AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
             kwargs.setdefault("transport", "ipc")
+            # jupyter_client's default socket prefix is "kernel-ipc" in the working folder,
+            # shared by every kernel started there; a private folder per kernel cannot collide
+            self._socket_dir = tempfile.mkdtemp(prefix="maqamgen-kernel-")
+            kwargs.setdefault("ip", os.path.join(self._socket_dir, "k"))
             super().__init__(**kwargs)
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart:
+                shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     return IPCKernelManager
 

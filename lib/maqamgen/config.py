@@ -410,6 +410,49 @@ class PCAChapterConfig:
 
 
 @dataclass(frozen=True)
+class ScalingChapterConfig:
+    """Chapter 5 (scaling and middle-part hallucination): sizes, budget, probes.
+
+    The model, schedule, loss, optimizer, learning rate, classifier and sampler settings are
+    Chapter 4's (``Profile.ddpm``); its ``features`` are the evaluation grid (the classifier's
+    patch size) and the base of every size's patch settings.
+
+    Attributes:
+        sizes: input sizes ``(n_mels, frames)``, smallest first (dimensions ``n_mels * frames``).
+        preset: U-Net preset trained at every size.
+        budget: ``pixels``: the same optimizer steps and the same ``batch x n_mels x frames`` per
+            step at every size (the same FLOPs for this fully convolutional net); ``patches``:
+            the same steps and batch (larger inputs get proportionally more compute).
+        steps: optimizer steps of every size.
+        batch_size: batch at the evaluation grid's size (``ddpm.features``); other sizes scale it.
+        patch_stride: frames between training patch starts.
+        n_eval_frames: generated frames per size (``n_eval_frames // frames`` samples, at least 2).
+        eval_steps: DDIM steps.
+        probe_ts: timesteps of the denoising-error-by-position probe.
+        n_loss_t: timesteps of the held-out loss.
+        n_probe: held-out patches of the probes.
+        n_bins: position bins of the profiles.
+        n_long: long sequences per method in the long-sample comparison.
+        torch_threads: torch threads while the chapter runs (0: torch's default).
+    """
+
+    sizes: tuple[tuple[int, int], ...] = ((64, 64), (64, 128), (64, 256), (64, 512))
+    preset: str = "tiny"
+    budget: str = "pixels"
+    steps: int = 120
+    batch_size: int = 8
+    patch_stride: int = 32
+    n_eval_frames: int = 2048
+    eval_steps: int = 10
+    probe_ts: tuple[int, ...] = (50, 200, 500)
+    n_loss_t: int = 8
+    n_probe: int = 16
+    n_bins: int = 9
+    n_long: int = 2
+    torch_threads: int = 1
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a chapter needs besides its scalar parameters.
 
@@ -424,6 +467,7 @@ class Profile:
         ddpm: Chapter 4 settings (U-Net DDPM).
         lstm: Chapter 7 settings (LSTM on note tokens; also ``maqamgen train lstm``).
         pca: Chapter 3 settings (PCA Gaussian).
+        scaling: Chapter 5 settings (scaling and middle-part hallucination).
     """
 
     name: str
@@ -436,6 +480,7 @@ class Profile:
     ddpm: DDPMChapterConfig = field(default_factory=DDPMChapterConfig)
     lstm: LSTMChapterConfig = field(default_factory=LSTMChapterConfig)
     pca: PCAChapterConfig = field(default_factory=PCAChapterConfig)
+    scaling: ScalingChapterConfig = field(default_factory=ScalingChapterConfig)
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON-serialisable) of every setting."""
@@ -473,6 +518,9 @@ PROFILES: dict[str, Profile] = {
                              n_show=2, gl_iter=8, eval_seconds=2.5, n_eval_real=1, n_eval_samples=1,
                              overlap_frames=32, long_patches=4, n_long=2, note_window=4, note_hop=1,
                              note_overlap=2),
+        scaling=ScalingChapterConfig(sizes=((64, 32), (64, 64), (64, 128)), steps=6,
+                                     n_eval_frames=256, eval_steps=3, probe_ts=(200,), n_loss_t=2,
+                                     n_probe=4, n_bins=6, n_long=1),
     ),
     "book": Profile(
         name="book",
@@ -509,6 +557,11 @@ PROFILES: dict[str, Profile] = {
                              k_grid=(1, 4, 16, 64, 256, 1024, 4096, 8192), n_show=6, gl_iter=64,
                              eval_seconds=12.0, n_eval_real=8, n_eval_samples=16, overlap_frames=128,
                              long_patches=8, n_long=32, note_window=24, note_hop=2, note_overlap=12),
+        scaling=ScalingChapterConfig(sizes=((32, 64), (64, 64), (64, 128), (64, 256), (128, 256),
+                                            (128, 512)),
+                                     preset="report", steps=5000, batch_size=32, n_eval_frames=16384,
+                                     eval_steps=50, probe_ts=(20, 100, 200, 500, 800), n_loss_t=16,
+                                     n_probe=128, n_bins=12, n_long=8, torch_threads=0),
     ),
 }
 
