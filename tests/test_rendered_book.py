@@ -105,13 +105,31 @@ def _page_report(driver) -> dict:
     """)
 
 
+def _settled(driver, timeout: float = 20.0) -> None:
+    """Wait until the page (after any redirect, e.g. index.html -> intro.html) has loaded."""
+    import time
+
+    from selenium.common.exceptions import WebDriverException
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if driver.execute_script("return document.readyState === 'complete' && !!document.body "
+                                     "&& !document.querySelector('meta[http-equiv=refresh]')"):
+                return
+        except WebDriverException:  # the page navigated under the script
+            pass
+        time.sleep(0.2)
+
+
 def _load(driver, url: str, name: str) -> dict:
+    import time
+
     driver.get(url)
+    _settled(driver)
     driver.execute_script("""
       document.querySelectorAll('audio').forEach(a => { a.preload = 'auto'; a.load(); });
     """)
-    import time
-
     deadline = time.time() + 20
     report = _page_report(driver)
     while time.time() < deadline and any(r < 1 for r, _ in report["audio_ready"]):
@@ -142,4 +160,20 @@ def test_chapter1_has_figures_and_playable_audio(site, driver):
     assert report["n_math"] >= 10 and report["raw_tex"] == 0, "equations did not typeset (MathJax)"
     assert all(ready >= 1 and duration > 0.5 for ready, duration in report["audio_ready"]), report
     assert report["tracebacks"] == 0
+    assert _severe_errors(driver) == []
+
+
+def _chapter_pages() -> list[str]:
+    from maqamgen import book
+
+    return [str(md.relative_to(ROOT).with_suffix(".html")) for md in book.chapters()[1:]]
+
+
+@pytest.mark.parametrize("page", _chapter_pages())
+def test_every_chapter_renders_with_figures_and_no_errors(site, driver, page):
+    report = _load(driver, f"{site}/{page}", page.replace("/", "_"))
+    assert report["broken"] == [], f"figures that did not decode: {report['broken']}"
+    assert report["n_img"] >= 2, report
+    assert report["tracebacks"] == 0
+    assert report["raw_tex"] == 0
     assert _severe_errors(driver) == []
