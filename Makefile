@@ -50,7 +50,7 @@ browser: $(STAMP)
 lab: $(STAMP)
 	@mkdir -p $(VENV)/share/jupyter/lab/settings
 	@echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' > $(VENV)/share/jupyter/lab/settings/overrides.json
-	$(VENV)/bin/jupyter lab --notebook-dir=. book/intro.md
+	$(VENV)/bin/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root,) book/intro.md
 
 ## make sync: rewrite each paired .ipynb from its .md source
 sync: $(STAMP)
