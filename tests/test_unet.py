@@ -5,7 +5,8 @@ import torch
 
 from maqamgen.errors import ConfigError
 from maqamgen.nets import count_parameters, parameter_summary
-from maqamgen.nets.unet import UNET_PRESETS, UNet, UNetConfig, check_input_size, timestep_embedding, unet_config
+from maqamgen.nets.embeddings import timestep_embedding
+from maqamgen.nets.unet import UNET_PRESETS, UNet, UNetConfig, check_input_size, unet_config
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py

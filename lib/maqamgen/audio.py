@@ -29,8 +29,6 @@ Used in: book/part1/01_stft_filtering.md
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +36,7 @@ import soundfile as sf
 from scipy import ndimage, signal
 
 from maqamgen.errors import AudioError, ConfigError
+from maqamgen import runtime
 
 __all__ = [
     "SILENCE_PEAK",
@@ -242,7 +241,6 @@ def save_audio(path, y, sr: int, normalize: bool = False, subtype: str | None = 
     Used in: book/part1/01_stft_filtering.md
     """
     p = Path(path)
-    ext = p.suffix.lower()
     fmt, default_subtype = audio_format(p)
     y = check_audio(y, sr, path=p, allow_silent=True)
     peak = float(np.max(np.abs(y)))
@@ -258,19 +256,10 @@ def save_audio(path, y, sr: int, normalize: bool = False, subtype: str | None = 
     data = y.T if y.ndim == 2 else y
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        os.close(fd)
-    except OSError as e:
-        raise AudioError(f"cannot write file ({e.strerror or e})", p) from None
-    try:
-        sf.write(tmp, data, int(sr), format=fmt, subtype=subtype or default_subtype)
-        os.chmod(tmp, (p.stat().st_mode & 0o777) if p.exists() else 0o644)
-        os.replace(tmp, p)
+        with runtime.atomic_path(p) as tmp:
+            sf.write(tmp, data, int(sr), format=fmt, subtype=subtype or default_subtype)
     except (OSError, RuntimeError, ValueError, TypeError) as e:
         raise AudioError(f"cannot write audio ({_short_reason(e)})", p) from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return p
 
 

@@ -24,7 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from maqamgen.config import PROFILES, profile as get_profile, repo_root
+from maqamgen.config import PROFILES, profile as get_profile
+from maqamgen.runtime import repo_root
+from maqamgen import runtime
 from maqamgen.errors import ConfigError, MaqamgenError
 
 NOTEBOOK_FORMAT = "md:myst"
@@ -117,7 +119,7 @@ def sync_pair(md: Path) -> bool:
     text = jupytext.writes(nb, fmt="ipynb")
     if ipynb.exists() and ipynb.read_text() == text:
         return False
-    _atomic_write_text(ipynb, text)
+    runtime.atomic_write(ipynb, text)
     return True
 
 
@@ -127,13 +129,6 @@ def sync_all(root: Path | None = None) -> list[Path]:
 
 
 # ---------------------------------------------------------------- execution
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def library_digest(root: Path | None = None) -> str:
     """Hash of the package source: a change to ``lib/`` re-runs the chapters."""
     root = root or repo_root()
@@ -246,7 +241,7 @@ def execute(md: Path, profile: str, params: dict | None = None, force: bool = Fa
         src.unlink(missing_ok=True)
     seconds = time.perf_counter() - t0
     os.replace(tmp, out)
-    _atomic_write_text(keyfile, key)
+    runtime.atomic_write(keyfile, key)
     return out, True, seconds
 
 

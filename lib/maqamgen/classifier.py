@@ -29,7 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from maqamgen import train as trainer
-from maqamgen.config import TrainConfig, cache_dir
+from maqamgen.config import TrainConfig
+from maqamgen import runtime
+from maqamgen.runtime import cache_dir
 
 EMBED_DIM = 64
 """Size of the embedding the Frechet distance is computed in."""
@@ -157,5 +159,5 @@ def get_classifier(train_set, heldout_set, steps: int = 400, seed: int = 0, batc
                 "heldout_split": heldout_set.split, "n_heldout": len(heldout_set),
                 "heldout_accuracy": accuracy(clf, heldout_set.x, heldout_set.labels),
                 "final_loss": float(np.mean([l for _, l in res.losses[-10:]]))}
-        trainer.atomic_write_bytes(info_path, json.dumps(info, indent=1).encode())
+        runtime.atomic_write(info_path, json.dumps(info, indent=1))
     return Classifier(model.eval(), train_set.maqamat, float(info["heldout_accuracy"]), info, out)

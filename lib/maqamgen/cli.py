@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     tu = trs.add_parser("unet", help="train the U-Net DDPM of Chapter 4 on a profile's corpus "
                                      "(log-mel patches, class-conditional on the maqam)")
     tu.add_argument("--profile", default="book", help="smoke | book | full: corpus, model size, steps (default book)")
-    tu.add_argument("-o", "--output", required=True, help="run folder (checkpoint.pt, losses.csv, unetgen.json)")
+    tu.add_argument("-o", "--output", required=True, help="run folder (checkpoint.pt, losses.csv, denoiser.json)")
     tu.add_argument("--resume", action="store_true", help="continue the run in the folder from its checkpoint")
     tu.set_defaults(func=_cmd_train_unet)
 
@@ -152,9 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train_unet(args: argparse.Namespace) -> int:
-    from maqamgen import unetgen
+    from maqamgen.recipes import ch04_unet_ddpm
 
-    tr = unetgen.cli_train(args.profile, args.output, resume=args.resume, progress=True)
+    tr = ch04_unet_ddpm.cli_train(args.profile, args.output, resume=args.resume, progress=True)
     L = tr.losses["loss"]
     print(f"trained {tr.spec.label} ({tr.spec.preset}, {tr.n_params:,} parameters) for {tr.spec.steps} "
           f"steps in {tr.seconds:.0f} s; final loss {L[-1] if L else float('nan'):.4f}; run folder {args.output}")
@@ -162,9 +162,9 @@ def _cmd_train_unet(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate_unet(args: argparse.Namespace) -> int:
-    from maqamgen import unetgen
+    from maqamgen.recipes import ch04_unet_ddpm
 
-    info = unetgen.cli_generate(args.checkpoint, args.seconds, args.output, maqam=args.maqam,
+    info = ch04_unet_ddpm.cli_generate(args.checkpoint, args.seconds, args.output, maqam=args.maqam,
                                 seed=args.seed, steps=args.steps, method=args.stitch,
                                 guidance_scale=args.guidance)
     print(f"wrote {args.output}: {info['seconds']:.1f} s of maqam {info['maqam']} from "
@@ -173,17 +173,17 @@ def _cmd_generate_unet(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_lstm(args: argparse.Namespace) -> int:
-    from maqamgen import lstmgen
+    from maqamgen.recipes import ch07_lstm_tokens
 
-    lstmgen.cli_train(args.notes, args.output, tokens=args.tokens, profile=args.profile, steps=args.steps,
+    ch07_lstm_tokens.cli_train(args.notes, args.output, tokens=args.tokens, profile=args.profile, steps=args.steps,
                       resume=args.resume, seconds=args.seconds, seed=args.seed, rate_hz=args.rate)
     return 0
 
 
 def _cmd_generate_lstm(args: argparse.Namespace) -> int:
-    from maqamgen import lstmgen
+    from maqamgen.recipes import ch07_lstm_tokens
 
-    lstmgen.cli_generate(args.checkpoint, args.output, seconds=args.seconds, seed=args.seed,
+    ch07_lstm_tokens.cli_generate(args.checkpoint, args.output, seconds=args.seconds, seed=args.seed,
                          temperature=args.temperature)
     return 0
 

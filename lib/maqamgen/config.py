@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from maqamgen.errors import ConfigError
 
@@ -578,25 +577,3 @@ def profile(name: str) -> Profile:
         raise ConfigError(
             f"unknown profile {name!r}; known profiles: {', '.join(PROFILES)}"
         ) from None
-
-
-def repo_root() -> Path:
-    """The book's root folder (the one holding ``_toc.yml``).
-
-    The package is installed editable from ``lib/``, so the root is two levels above it;
-    if that fails (a non-editable install), the current folder and its parents are searched.
-    """
-    here = Path(__file__).resolve().parents[2]
-    if (here / "_toc.yml").exists():
-        return here
-    for p in [Path.cwd(), *Path.cwd().parents]:
-        if (p / "_toc.yml").exists():
-            return p
-    raise ConfigError("cannot find the book root (a folder with _toc.yml) above " + str(Path.cwd()))
-
-
-def cache_dir(*parts: str) -> Path:
-    """``data/cache/<parts...>`` under the book root, created if missing."""
-    d = repo_root().joinpath("data", "cache", *parts)
-    d.mkdir(parents=True, exist_ok=True)
-    return d

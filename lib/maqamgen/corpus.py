@@ -42,9 +42,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +50,9 @@ from pathlib import Path
 import numpy as np
 
 from maqamgen import audio, maqam as mq, synth
-from maqamgen.config import CorpusConfig, Profile, cache_dir, profile as get_profile
+from maqamgen.config import CorpusConfig, Profile, profile as get_profile
+from maqamgen.runtime import cache_dir
+from maqamgen import runtime
 from maqamgen.errors import ConfigError
 from maqamgen.notes import Note, read_notes, write_notes
 
@@ -611,14 +611,7 @@ def _complete(root: Path) -> bool:
 
 
 def _write_json_atomic(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    runtime.atomic_write(path, json.dumps(obj, indent=1))
 
 
 def build(cfg: CorpusConfig, workers: int = 2, force: bool = False, progress: bool = True,
@@ -715,7 +708,5 @@ def export(corpus: Corpus, dest: str | Path) -> Corpus:
     (dest / "index.json").unlink(missing_ok=True)
     shutil.copytree(corpus.root, dest, dirs_exist_ok=True,
                     ignore=lambda d, names: [n for n in names if n == "index.json" or n.startswith(".")])
-    tmp = dest / ".index.json.copy"
-    shutil.copyfile(corpus.root / "index.json", tmp)
-    os.replace(tmp, dest / "index.json")
+    runtime.atomic_write(dest / "index.json", (corpus.root / "index.json").read_bytes())
     return Corpus(dest)

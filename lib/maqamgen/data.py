@@ -21,14 +21,14 @@ import csv
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from maqamgen import audio, maqam as mq
-from maqamgen.config import cache_dir
+from maqamgen.runtime import cache_dir
+from maqamgen import runtime
 from maqamgen.errors import AudioError, ConfigError, NotesError
 from maqamgen.notes import DEFAULT_VELOCITY, Note, check_notes, read_notes
 
@@ -417,16 +417,11 @@ def write_midi(path: str | Path, notes: list[Note], bend_range_semitones: float 
     mid = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat, tracks=[track])
     if not p.parent.is_dir():
         raise NotesError(f"folder {p.parent} does not exist", p)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        mid.save(tmp)
-        os.replace(tmp, p)
+        with runtime.atomic_path(p) as tmp:
+            mid.save(tmp)
     except OSError as e:
         raise NotesError(f"cannot write: {e.strerror or e}", p) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return p
 
 
@@ -528,10 +523,7 @@ def bach_chorales(n: int | None = None, part: str = "soprano", bpm: float = BACH
         else:
             parsed = [_chorale_events(nm, part) for nm in todo]
         cached.update(zip(todo, parsed))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"names": all_names, "chorales": cached}, fh)
-        os.replace(tmp, path)
+        runtime.atomic_write(path, json.dumps({"names": all_names, "chorales": cached}))
     spq = 60.0 / bpm
     out = []
     for nm in names:

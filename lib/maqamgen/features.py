@@ -22,15 +22,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from maqamgen import audio
-from maqamgen.config import FeatureConfig, cache_dir
+from maqamgen.config import FeatureConfig
+from maqamgen.runtime import cache_dir
+from maqamgen import runtime
 from maqamgen.errors import ConfigError
 
 FEATURES_VERSION = 1
@@ -183,10 +183,9 @@ def _mel_patches(corp, split: str, cfg: FeatureConfig) -> dict:
     out = {"db": np.concatenate(dbs) if dbs else np.zeros((0, cfg.n_mels, cfg.frames), np.float32),
            "labels": np.array(labels, dtype=np.int64), "clip_ids": ids,
            "starts": np.concatenate(starts) if starts else np.zeros(0, int)}
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, db=out["db"], labels=out["labels"], clip_ids=np.array(ids, dtype=str),
-             starts=out["starts"])
-    os.replace(tmp, path)
+    with runtime.atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, db=out["db"], labels=out["labels"], clip_ids=np.array(ids, dtype=str),
+                 starts=out["starts"])
     return out
 
 
@@ -248,12 +247,3 @@ def to_audio(x, normalizer: Normalizer, cfg: FeatureConfig, sr: int, n_iter: int
                            f_min=cfg.f_min, f_max=cfg.f_max, seed=seed)
     peak = float(np.max(np.abs(y))) if y.size else 0.0
     return (0.9 * y / peak).astype(np.float32) if peak > 0 else y.astype(np.float32)
-
-
-def stitch(patches, overlap: int = 0) -> np.ndarray:
-    """Concatenate patches ``(P, [1,] n_mels, frames)`` along time, dropping ``overlap`` leading
-    frames of every patch after the first (they repeat the previous patch's tail)."""
-    P = patches.detach().cpu().numpy() if isinstance(patches, torch.Tensor) else np.asarray(patches)
-    if P.ndim == 4:
-        P = P[:, 0]
-    return np.concatenate([P[0]] + [p[:, overlap:] for p in P[1:]], axis=1)

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from maqamgen.errors import NotesError
+from maqamgen import runtime
 
 MAX_FREQ_HZ = 20_000.0
 """Highest accepted note frequency, in Hz."""
@@ -359,20 +358,10 @@ def write_notes(path: str | Path, notes: list[Note], meta: dict | None = None) -
         raise NotesError(f"cannot write as JSON: {e}", p) from None
     if not p.parent.is_dir():
         raise NotesError(f"folder {p.parent} does not exist", p)
-    tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, p)
+        runtime.atomic_write(p, text)
     except OSError as e:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
         raise NotesError(f"cannot write: {e.strerror or e}", p) from None
-    except BaseException:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return p
 
 

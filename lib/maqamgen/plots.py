@@ -210,3 +210,31 @@ class AudioTable:
 def audio_table(items: dict[str, tuple[np.ndarray, int]], captions: dict[str, str] | None = None) -> AudioTable:
     """Players for each ``label -> (audio, sr)``, side by side, with optional captions."""
     return AudioTable(items, captions)
+
+
+def plot_patch(ax, x, fcfg, sr: int, title: str | None = None, vmin: float = -1.0,
+               vmax: float = 1.0, yticks: bool = True):
+    """Draw a normalised log-mel patch ``(n_mels, frames)`` (or ``(1, n_mels, frames)``) on ``ax``.
+
+    Time in seconds on x; mel bands on y, labelled with their centre frequencies in Hz.
+
+    Used in: book/part1/04_unet_ddpm.md
+    """
+    a = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    a = a.reshape(a.shape[-2], a.shape[-1])
+    secs = a.shape[1] * fcfg.hop_length / sr
+    img = ax.imshow(a, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                    extent=(0, secs, -0.5, a.shape[0] - 0.5), interpolation="nearest")
+    if yticks:
+        lo, hi = (2595.0 * np.log10(1.0 + f / 700.0) for f in (fcfg.f_min, fcfg.f_max))  # HTK mel
+        centres = [700.0 * (10 ** ((lo + (hi - lo) * (k + 1) / (fcfg.n_mels + 1)) / 2595.0) - 1.0)
+                   for k in range(fcfg.n_mels)]
+        ticks = np.linspace(0, fcfg.n_mels - 1, 4).round().astype(int)
+        ax.set_yticks(ticks, [f"{centres[k]:.0f}" for k in ticks])
+        ax.set_ylabel("Hz (mel)")
+    else:
+        ax.set_yticks([])
+    ax.set_xlabel("s")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return img

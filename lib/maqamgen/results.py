@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 
-from maqamgen.config import repo_root
+from maqamgen import runtime
+from maqamgen.runtime import repo_root
 
 
 def results_dir(profile: str) -> Path:
@@ -47,9 +47,7 @@ def save(profile: str, name: str, metrics: dict, **context) -> Path:
     path = results_dir(profile) / f"{name}.json"
     blob = {"name": name, "profile": profile, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
             **_clean(context), "metrics": _clean(metrics)}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(blob, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    runtime.atomic_write(path, json.dumps(blob, indent=1, sort_keys=True))
     return path
 
 

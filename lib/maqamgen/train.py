@@ -49,6 +49,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from maqamgen.config import TrainConfig
 from maqamgen.errors import ConfigError
+from maqamgen import runtime
 
 CHECKPOINT = "checkpoint.pt"
 LOSSES = "losses.csv"
@@ -264,22 +265,11 @@ class EMA:
 # Files
 # --------------------------------------------------------------------------------------------
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_checkpoint(path: Path, state: dict) -> None:
     """``torch.save`` ``state`` to ``path`` atomically (a crash leaves the previous checkpoint)."""
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    runtime.atomic_write(path, buf.getvalue())
 
 
 def _checkpoint_path(path_or_dir: str | Path) -> Path:
@@ -338,13 +328,13 @@ class _LossLog:
             return
         header = ",".join(LOSS_COLUMNS) + "\n"
         if resume_step is None:
-            atomic_write_bytes(self.path, header.encode())
+            runtime.atomic_write(self.path, header.encode())
             return
         old = read_losses(out_dir)  # keep what the checkpoint has seen, drop steps after it
         rows = [header] + [
             _csv_row(tuple(old[c][i] for c in LOSS_COLUMNS))
             for i in range(len(old["step"])) if old["step"][i] <= resume_step]
-        atomic_write_bytes(self.path, "".join(rows).encode())
+        runtime.atomic_write(self.path, "".join(rows).encode())
 
     def add(self, row: tuple) -> None:
         if self.enabled:
@@ -533,7 +523,7 @@ def _train(model, data, loss_fn, cfg, out_dir, resume, callbacks, stop_at, info,
             seed_everything(cfg.seed + info.rank + step)
             batch_in_epoch = 0
     if info.is_main:
-        atomic_write_bytes(out_dir / "train_config.json",
+        runtime.atomic_write(out_dir / "train_config.json",
                            json.dumps(cfg.to_dict(), indent=2).encode())
     log = _LossLog(out_dir, info.is_main, step if ckpt is not None else None)
 

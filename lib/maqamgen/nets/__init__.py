@@ -1,12 +1,38 @@
 """The book's networks, one model per module (``unet``, ``lstm``; later ``autoencoder``, ``dit``).
 
-This package also holds the helpers every model shares: parameter counts for the chapters'
-model tables.
+Each module keeps its size presets in one registry. This package holds what every model shares:
+:func:`build` (a network from its kind and preset name) and parameter counts for the chapters'
+model tables; :mod:`maqamgen.nets.embeddings` holds the timestep and positional encodings.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from torch import nn
+
+from maqamgen.errors import ConfigError
+
+NETWORKS = {"unet": ("maqamgen.nets.unet", "unet_config", "UNet")}
+"""Denoiser kinds :func:`build` knows: module, preset-config function, model class."""
+
+
+def build(kind: str, preset: str, **overrides) -> nn.Module:
+    """An untrained network of ``kind`` (a key of :data:`NETWORKS`) at size ``preset``.
+
+    Args:
+        kind: ``unet`` (later ``dit``).
+        preset: a name in that module's preset registry.
+        **overrides: config fields to change (e.g. ``n_classes``, ``in_channels``, ``widths``).
+
+    Raises:
+        ConfigError: unknown kind or preset.
+    """
+    if kind not in NETWORKS:
+        raise ConfigError(f"unknown network {kind!r}; known: {', '.join(NETWORKS)}")
+    module, config_fn, cls = NETWORKS[kind]
+    mod = importlib.import_module(module)
+    return getattr(mod, cls)(getattr(mod, config_fn)(preset, **overrides))
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

@@ -16,7 +16,6 @@ Used in: book/part1/04_unet_ddpm.md, 05_scaling_hallucination.md, 06_latent_diff
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from maqamgen.errors import ConfigError
+from maqamgen.nets.embeddings import timestep_embedding
 
 
 @dataclass(frozen=True)
@@ -121,24 +121,6 @@ def check_input_size(H: int, W: int, levels: int) -> None:
         for name, n in bad)
     raise ConfigError(f"input {H}x{W}: H and W must be multiples of {m} for {levels} levels "
                       f"({hints})")
-
-
-def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
-    """Sinusoidal embedding of (possibly fractional) timesteps (Vaswani et al. 2017; Ho et al. 2020).
-
-    Args:
-        t: ``(B,)`` timesteps.
-        dim: embedding size (even).
-        max_period: the longest wavelength, in timesteps.
-
-    Returns:
-        ``(B, dim)``: ``[cos(t w_k), sin(t w_k)]`` with ``w_k = max_period^(-k / (dim/2))``.
-    """
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
-    args = t.float()[:, None] * freqs[None]
-    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-    return F.pad(emb, (0, dim % 2))
 
 
 def _groups(channels: int, max_groups: int) -> int:

@@ -8,7 +8,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from maqamgen import cli, config, data, lstmgen as lg, notes as notes_io, synth
+from maqamgen import cli, config, data, notes as notes_io, synth
+from maqamgen.recipes import ch07_lstm_tokens as lg
 from maqamgen.errors import ConfigError
 from maqamgen.notes import Note
 

@@ -37,6 +37,48 @@ from torch import Tensor
 
 from maqamgen.errors import ConfigError
 
+__all__ = [
+    "TARGETS",
+    "LOSSES",
+    "SPACINGS",
+    "VARIANCE_TYPES",
+    "NULL_LABEL",
+    "BETA_SCHEDULES",
+    "Cond",
+    "linear_betas",
+    "scaled_linear_betas",
+    "cosine_alpha_bar",
+    "cosine_betas",
+    "sigmoid_betas",
+    "Schedule",
+    "make_schedule",
+    "alpha_bar_at",
+    "q_sample",
+    "velocity",
+    "predict_x0_from_eps",
+    "predict_eps_from_x0",
+    "predict_x0_from_v",
+    "predict_eps_from_v",
+    "training_target",
+    "x0_eps_from_output",
+    "null_cond",
+    "drop_cond",
+    "guided_output",
+    "diffusion_loss",
+    "DiffusionObjective",
+    "Step",
+    "sampling_timesteps",
+    "q_posterior",
+    "ddpm_step",
+    "ddim_sigma",
+    "ddim_step",
+    "ddpm_sample",
+    "ddim_sample",
+    "repaint_path",
+    "q_renoise",
+    "inpaint",
+]
+
 TARGETS = ("eps", "x0", "v")
 LOSSES = ("mse", "mae")
 SPACINGS = ("leading", "trailing", "linspace")

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from maqamgen import gaussian, metrics, pcagen
+from maqamgen import gaussian, metrics
+from maqamgen.recipes import ch03_pca_gaussian as pcagen
 from maqamgen.notes import Note
 
 

@@ -25,7 +25,6 @@ Used in: book/part2/07_lstm_tokens.md
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -39,12 +38,14 @@ import torch
 import torch.nn.functional as F
 
 from maqamgen import maqam as mq
-from maqamgen.config import TrainConfig, cache_dir
+from maqamgen.config import TrainConfig
+from maqamgen import runtime
+from maqamgen.runtime import cache_dir
 from maqamgen.errors import ConfigError, NotesError
 from maqamgen.nets.lstm import LSTMLM, LSTMConfig, generate, masked_cross_entropy
 from maqamgen.notes import Note
 from maqamgen.sequences import WindowDataset, collate, window_loader
-from maqamgen.tokens import (BOS, DUR_PAD, N_SPECIAL, PAD, REST, DurationGrid, PitchVocab,
+from maqamgen.tokens import (BOS, DUR_PAD, PAD, REST, DurationGrid, PitchVocab,
                              notes_to_tokens_1d, notes_to_tokens_2d, tokens_1d_to_notes,
                              tokens_2d_to_notes)
 
@@ -59,25 +60,6 @@ LOSSES = ("ce", "label_smoothing", "mse")
 
 MSE_SCALE = 24.0
 """The MSE loss measures index errors in units of this many tokens (an octave of quarter tones)."""
-
-
-# ----------------------------------------------------------------------------- threads
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Run the block with ``n`` intra-op torch threads (``None``: unchanged), then restore.
-
-    Small LSTMs on a shared 2-core CPU run 3-10x faster on one thread than on two (measured in
-    the chapter's preamble and in ``benchmarks/bench_lstm.py``).
-    """
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 # ----------------------------------------------------------------------------- tokens
@@ -415,7 +397,7 @@ def train_lm(pieces, spec: TokenSpec, mcfg: LSTMConfig, tcfg: TrainConfig, windo
             state.model.train()
 
     t0 = time.time()
-    with torch_threads(threads):
+    with runtime.torch_threads(threads):
         loader = window_loader(ds, cfg.batch_size, seed=cfg.seed)  # its collate pads and masks
         res = trainer.train(model, loader, loss_fn, cfg, folder, resume=resume, callbacks=[record])
     seconds = time.time() - t0
@@ -575,7 +557,7 @@ def continuation(model: LSTMLM, spec: TokenSpec, prompt, seconds: float, seed: i
     Used in: book/part2/07_lstm_tokens.md
     """
     prompt = np.asarray(prompt, dtype=np.int64)
-    with torch_threads(1):
+    with runtime.torch_threads(1):
         if spec.fmt == "1d":
             n = int(round(seconds * spec.rate_hz))
             if loss == "mse":

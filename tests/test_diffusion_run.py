@@ -9,7 +9,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from maqamgen import config, corpus, features, metrics, unetgen
+from maqamgen import config, corpus, features, metrics
+from maqamgen.diffusion import run as runner, stitch
+from maqamgen.recipes import ch04_unet_ddpm as ch04
 from maqamgen.errors import ConfigError
 
 
@@ -38,16 +40,16 @@ def _long_real(mels, T=180):
 
 def test_grid_specs_one_at_a_time_and_full():
     D = config.DDPMChapterConfig()
-    specs = unetgen.grid_specs(D)
+    specs = ch04.grid_specs(D)
     labels = [s.label for s in specs]
     assert labels[0] == "/".join(D.base) and len(labels) == len(set(labels))
     assert {s.optimizer for s in specs} == set(D.grid_optimizers)
     assert all(s.steps == D.grid_steps for s in specs)
     assert next(s for s in specs if s.optimizer == "sgd").lr == D.lr_sgd
-    full = unetgen.grid_specs(config.DDPMChapterConfig(grid="full"))
+    full = ch04.grid_specs(config.DDPMChapterConfig(grid="full"))
     assert len(full) == len(D.grid_schedules) * len(D.grid_losses) * len(D.grid_optimizers)
     with pytest.raises(ConfigError):
-        unetgen.grid_specs(config.DDPMChapterConfig(grid="random"))
+        ch04.grid_specs(config.DDPMChapterConfig(grid="random"))
 
 
 def test_hallucination_index_real_low_noise_and_loop_high(smoke_mels):
@@ -98,31 +100,31 @@ def test_loop_score_and_nearest_frame_distance():
 def tiny(tmp_path_factory):
     c = corpus.load("smoke", progress=False)
     tr = features.load_patches(c, "train", config.FeatureConfig())
-    spec = unetgen.VariantSpec(steps=3, batch_size=4, widths=(8, 16), T=50)
+    spec = runner.DenoiserSpec(steps=3, batch_size=4, widths=(8, 16), T=50)
     out = tmp_path_factory.mktemp("tiny")
-    return unetgen.train_variant(spec, tr, out_dir=out), tr
+    return runner.train_denoiser(spec, tr, out_dir=out), tr
 
 
 def test_train_sample_reload_and_generate_long(tiny):
     m, tr = tiny
     assert len(m.losses["loss"]) == 3 and np.isfinite(m.losses["loss"]).all()
-    x, secs = unetgen.sample(m, [0, 1], "ddim", 3, 2.0, seed=5)
+    x, secs = runner.sample(m, [0, 1], "ddim", 3, 2.0, seed=5)
     assert x.shape == (2, 1, 64, 64) and float(x.abs().max()) <= 1.0
-    x2, _ = unetgen.sample(m, [0, 1], "ddim", 3, 2.0, seed=5)
+    x2, _ = runner.sample(m, [0, 1], "ddim", 3, 2.0, seed=5)
     assert torch.equal(x, x2)
-    xd, _ = unetgen.sample(m, [0], "ddpm", 4, 1.0, seed=5)
+    xd, _ = runner.sample(m, [0], "ddpm", 4, 1.0, seed=5)
     assert xd.shape == (1, 1, 64, 64)
-    again = unetgen.load_trained(m.out_dir)
-    x3, _ = unetgen.sample(again, [0, 1], "ddim", 3, 2.0, seed=5)
+    again = runner.load_denoiser(m.out_dir)
+    x3, _ = runner.sample(again, [0, 1], "ddim", 3, 2.0, seed=5)
     assert torch.allclose(x, x3, atol=1e-5)
-    mel, seams = unetgen.generate_long(m, 3.0, 0, "inpaint", steps=2, seed=0)
+    mel, seams = stitch.generate_long(m, 3.0, 0, "inpaint", steps=2, seed=0)
     assert mel.shape[1] * 512 / 22050 >= 3.0 and seams == [64, 112]
-    mel_c, seams_c = unetgen.generate_long(m, 3.0, 0, "concat", steps=2, seed=0)
+    mel_c, seams_c = stitch.generate_long(m, 3.0, 0, "concat", steps=2, seed=0)
     assert seams_c == [64, 128] and mel_c.shape[1] == 192
     with pytest.raises(ConfigError):
-        unetgen.generate_long(m, -1.0)
+        stitch.generate_long(m, -1.0)
     with pytest.raises(ConfigError):
-        unetgen.sample(m, [0], "euler")
+        runner.sample(m, [0], "euler")
 
 
 def run(*args):
@@ -135,7 +137,7 @@ def test_cli_train_and_generate_unet(tmp_path, capsys):
     out = tmp_path / "run"
     p = run("train", "unet", "--profile", "smoke", "-o", str(out))
     assert p.returncode == 0, p.stderr
-    assert (out / "checkpoint.pt").exists() and (out / "unetgen.json").exists()
+    assert (out / "checkpoint.pt").exists() and (out / "denoiser.json").exists()
     wav = tmp_path / "gen.wav"
     p = run("generate", "unet", "--checkpoint", str(out), "--seconds", "2", "--maqam", "hijaz",
             "--steps", "2", "--seed", "1", "-o", str(wav))
@@ -147,7 +149,7 @@ def test_cli_train_and_generate_unet(tmp_path, capsys):
     assert cli.main(["train", "unet", "--profile", "smoke", "-o", str(out)]) == 2  # would overwrite
     assert "--resume" in capsys.readouterr().err
     for bad, problem in [(["--maqam", "blues"], "unknown maqam"), (["--seconds", "-3"], "--seconds"),
-                         (["--checkpoint", str(tmp_path)], "not a trained U-Net folder"),
+                         (["--checkpoint", str(tmp_path)], "not a trained diffusion-model folder"),
                          (["--steps", "0"], "--steps")]:
         args = {"--checkpoint": str(out), "--seconds": "2", "--maqam": "hijaz", "--steps": "2"}
         args.update(dict(zip(bad[::2], bad[1::2])))

@@ -1,4 +1,4 @@
-"""Tests of the Chapter 5 helpers (maqamgen.scaling): receptive field, padding, profiles."""
+"""Tests of the Chapter 5 helpers (maqamgen.recipes.ch05_scaling): receptive field, padding, profiles."""
 
 import math
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from maqamgen import diffusion, scaling
+from maqamgen import diffusion
+from maqamgen.recipes import ch05_scaling as scaling
 from maqamgen.errors import ConfigError
 from maqamgen.nets import unet
 

@@ -7,7 +7,7 @@ budget, and the measurements of middle-part hallucination along the generated ti
   output frames cannot see either edge of a ``W``-frame input.
 * :func:`size_spec` / :func:`train_size` -- one size under the budget (``pixels``: the same
   optimizer steps and the same ``batch x H x W`` per step, so the same FLOPs; ``patches``: the
-  same steps and batch), trained and cached by :func:`maqamgen.unetgen.train_variant`.
+  same steps and batch), trained and cached by :func:`maqamgen.diffusion.run.train_denoiser`.
 * :func:`denoising_error_profile` -- the denoiser's squared error on real patches by frame
   position at fixed timesteps; :func:`heldout_loss` its mean over a grid of timesteps.
 * :func:`with_padding` -- a copy of a network whose convolutions pad circularly (or by
@@ -32,7 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from maqamgen import diffusion, features, metrics, unetgen
+from maqamgen import diffusion, features, metrics
+from maqamgen.diffusion import run
+from maqamgen.recipes import ch04_unet_ddpm
 from maqamgen.errors import ConfigError
 from maqamgen.nets import unet as unet_mod
 
@@ -182,11 +184,11 @@ def feature_config(base: features.FeatureConfig, size: tuple[int, int], stride: 
     return dataclasses.replace(base, n_mels=int(size[0]), frames=int(size[1]), patch_stride=int(stride))
 
 
-def size_spec(dcfg, scfg, size: tuple[int, int], seed: int = 0) -> unetgen.VariantSpec:
-    """The :class:`~maqamgen.unetgen.VariantSpec` of one size: Chapter 4's reference model with
+def size_spec(dcfg, scfg, size: tuple[int, int], seed: int = 0) -> run.DenoiserSpec:
+    """The :class:`~maqamgen.run.DenoiserSpec` of one size: Chapter 4's reference model with
     the chapter's preset, steps and the budget's batch."""
     ref = (dcfg.features.n_mels, dcfg.features.frames)
-    return unetgen.base_spec(dcfg, seed=seed, preset=scfg.preset, steps=scfg.steps,
+    return ch04_unet_ddpm.base_spec(dcfg, seed=seed, preset=scfg.preset, steps=scfg.steps,
                              batch_size=batch_for(size, ref, scfg.batch_size, scfg.budget))
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import signal
 
 from maqamgen import audio, gaussian
+from maqamgen import runtime
 from maqamgen.gaussian import PCAGaussian
 
 PATCH_CACHE_VERSION = 1
@@ -148,7 +149,7 @@ def corpus_patches(corp, split: str, n_fft: int, hop_length: int, n_mels: int, f
     Returns:
         The :class:`PatchSet`.
     """
-    from maqamgen.config import cache_dir
+    from maqamgen.runtime import cache_dir
 
     settings = dict(corpus=corp.hash, split=split, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
                     f_max=f_max, n_frames=n_frames, hop_frames=hop_frames, tonic_ref_hz=tonic_ref_hz,
@@ -177,10 +178,9 @@ def corpus_patches(corp, split: str, n_fft: int, hop_length: int, n_mels: int, f
     ps = PatchSet(X=np.concatenate(Xs), shape=(n_mels, n_frames), clip=np.concatenate(clip_idx),
                   start=np.concatenate(starts), clip_ids=ids, maqam=maqams, tonic_hz=tonics)
     if cache:
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
-        np.savez(tmp, X=ps.X, clip=ps.clip, start=ps.start, clip_ids=np.array(ids),
-                 maqam=np.array(maqams), tonic_hz=np.array(tonics))
-        tmp.replace(path)
+        with runtime.atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, X=ps.X, clip=ps.clip, start=ps.start, clip_ids=np.array(ids),
+                     maqam=np.array(maqams), tonic_hz=np.array(tonics))
     return ps
 
 
@@ -400,20 +400,3 @@ def log_likelihood_curve(g: PCAGaussian, X: np.ndarray, ks) -> np.ndarray:
                      + cum_m[:, k - 1] + resid / t.sigma2)
         out.append(ll.mean() / g.d)
     return np.array(out)
-
-
-def single_thread() -> None:
-    """Run numpy's BLAS and torch on one thread each.
-
-    On a small CPU shared with other jobs, two contending BLAS/OpenMP threads are several
-    times slower than one (measured for this chapter: Griffin-Lim and the SVD 4-8x).
-    """
-    try:
-        import threadpoolctl
-
-        threadpoolctl.threadpool_limits(1)
-    except ImportError:  # pragma: no cover
-        pass
-    import torch
-
-    torch.set_num_threads(1)

@@ -1,0 +1,273 @@
+"""Train, cache, load and sample any denoiser network built from a preset name.
+
+* :class:`DenoiserSpec` -- one model: network kind and preset, noise schedule, target, loss,
+  optimizer, steps.
+* :func:`train_denoiser` -- trains it with :func:`maqamgen.train.train` and
+  :class:`maqamgen.diffusion.DiffusionObjective` (classifier-free guidance: the label is dropped
+  with probability ``p_uncond``), cached under ``data/cache/ddpm/<hash of spec and data>``.
+* :func:`load_denoiser` -- a run folder back into a :class:`Trained`.
+* :func:`sample` -- DDIM or DDPM samples of given labels, with guidance.
+
+The data is a :class:`maqamgen.features.PatchSet` (normalised log-mel patches today; latent
+grids next): ``x`` ``(N, C, H, W)``, ``labels``, ``maqamat`` and the features it came from.
+
+Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md (and the CLI:
+``maqamgen train unet``, ``generate unet``)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from maqamgen import features, nets, runtime
+from maqamgen import train as trainer
+from maqamgen.config import FeatureConfig, TrainConfig
+from maqamgen.diffusion import core as diffusion
+from maqamgen.errors import ConfigError
+from maqamgen.runtime import cache_dir
+
+RECORD = "denoiser.json"
+"""The file beside ``checkpoint.pt`` that makes a run folder loadable by :func:`load_denoiser`."""
+
+RUN_VERSION = 2
+
+ADAMW_WEIGHT_DECAY = 0.01
+"""Decoupled weight decay of AdamW (Adam and SGD get none: with 0 AdamW would equal Adam)."""
+
+
+@dataclass(frozen=True)
+class DenoiserSpec:
+    """One diffusion model to train: the denoiser network (by preset) and its training.
+
+    Attributes:
+        net: network kind in :data:`maqamgen.nets.NETWORKS` (``unet``; later ``dit``).
+        schedule: noise schedule (``linear``, ``cosine``, ``sigmoid``).
+        loss: ``mse`` or ``mae``.
+        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
+        steps: optimizer steps.
+        preset: the network's size preset; ``widths``: override (empty: the preset's).
+        T: diffusion steps; ``target``: ``eps``, ``x0`` or ``v``.
+        p_uncond: classifier-free-guidance label-drop probability.
+        batch_size, lr: training batch and peak learning rate.
+        seed: training seed.
+    """
+
+    net: str = "unet"
+    schedule: str = "cosine"
+    loss: str = "mse"
+    optimizer: str = "adamw"
+    steps: int = 600
+    preset: str = "tiny"
+    widths: tuple[int, ...] = ()
+    T: int = 1000
+    target: str = "eps"
+    p_uncond: float = 0.1
+    batch_size: int = 16
+    lr: float = 1e-3
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        """``schedule/loss/optimizer``."""
+        return f"{self.schedule}/{self.loss}/{self.optimizer}"
+
+    def build(self, n_classes: int, in_channels: int = 1) -> nn.Module:
+        """The untrained network: ``nets.build(net, preset)`` with the label count and widths."""
+        over = {"n_classes": n_classes, "in_channels": in_channels}
+        if self.widths:
+            over["widths"] = tuple(self.widths)
+        return nets.build(self.net, self.preset, **over)
+
+    def train_config(self, progress: bool = False, device: str = "cpu") -> TrainConfig:
+        return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr,
+                           optimizer=self.optimizer, warmup_steps=min(50, self.steps // 10),
+                           weight_decay=ADAMW_WEIGHT_DECAY if self.optimizer == "adamw" else 0.0,
+                           grad_clip=1.0, ema_decay=0.995, ckpt_every=max(self.steps, 1),
+                           log_every=5, seed=self.seed, progress=progress, device=device)
+
+    def make_schedule(self) -> diffusion.Schedule:
+        return diffusion.make_schedule(self.schedule, self.T)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def data_digest(train_set: features.PatchSet) -> str:
+    """Short hash of a training patch set (clips, feature settings, normaliser, values)."""
+    blob = json.dumps({"cfg": dataclasses.asdict(train_set.config), "ids": sorted(set(train_set.clip_ids)),
+                       "n": len(train_set), "norm": train_set.normalizer.to_dict(),
+                       "sum": round(float(train_set.x.double().sum()), 3)}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def run_digest(spec: DenoiserSpec, train_set: features.PatchSet) -> str:
+    """Cache key of a trained model: the spec, the data and :data:`RUN_VERSION`."""
+    blob = json.dumps({"spec": spec.to_dict(), "data": data_digest(train_set), "v": RUN_VERSION},
+                      sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+@dataclass
+class Trained:
+    """A trained DDPM and everything needed to sample and invert it.
+
+    Attributes:
+        spec: what was trained.
+        model: the EMA weights, on CPU, in eval mode.
+        schedule: the noise schedule.
+        losses: the loss curve (:func:`maqamgen.train.read_losses`).
+        seconds: training wall time, s (of the run that made the checkpoint).
+        maqamat: label names.
+        normalizer, fcfg, sr: the features it was trained on.
+        out_dir: the run folder.
+        cached: loaded from the cache rather than trained in this call.
+    """
+
+    spec: DenoiserSpec
+    model: nn.Module
+    schedule: diffusion.Schedule
+    losses: dict
+    seconds: float
+    maqamat: tuple[str, ...]
+    normalizer: features.Normalizer
+    fcfg: FeatureConfig
+    sr: int
+    out_dir: Path
+    cached: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """One sample's shape ``(C, H, W)``."""
+        return (self.model.config.in_channels, self.fcfg.n_mels, self.fcfg.frames)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def _record(spec, train_set, seconds, steps) -> dict:
+    return {"version": RUN_VERSION, "spec": spec.to_dict(), "steps_done": steps,
+            "seconds": seconds, "maqamat": list(train_set.maqamat),
+            "normalizer": train_set.normalizer.to_dict(),
+            "features": dataclasses.asdict(train_set.config), "sr": train_set.sr,
+            "n_train": len(train_set), "in_channels": int(train_set.x.shape[1]),
+            "data": data_digest(train_set)}
+
+
+def load_denoiser(out_dir: str | Path) -> Trained:
+    """Load a run folder written by :func:`train_denoiser` (``checkpoint.pt`` + ``denoiser.json``).
+
+    Raises:
+        ConfigError: not such a folder.
+    """
+    out = Path(out_dir)
+    rec_path = out / RECORD
+    if not out.is_dir() or not rec_path.exists() or not (out / trainer.CHECKPOINT).exists():
+        raise ConfigError("not a trained diffusion-model folder (needs checkpoint.pt and "
+                          f"{RECORD} from `maqamgen train unet`)", out)
+    try:
+        rec = json.loads(rec_path.read_text())
+        spec = DenoiserSpec(**{**rec["spec"], "widths": tuple(rec["spec"]["widths"])})
+        fcfg = FeatureConfig(**rec["features"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"unreadable {RECORD} ({e})", out) from None
+    model = spec.build(len(rec["maqamat"]), int(rec.get("in_channels", 1)))
+    trainer.load_checkpoint(out, model)
+    return Trained(spec=spec, model=model.eval(), schedule=spec.make_schedule(),
+                   losses=trainer.read_losses(out), seconds=float(rec["seconds"]),
+                   maqamat=tuple(rec["maqamat"]), normalizer=features.Normalizer(**rec["normalizer"]),
+                   fcfg=fcfg, sr=int(rec["sr"]), out_dir=out, cached=True)
+
+
+def train_denoiser(spec: DenoiserSpec, train_set: features.PatchSet, out_dir: str | Path | None = None,
+                  resume: bool = False, progress: bool = False, device: str = "cpu") -> Trained:
+    """Train one DDPM (or load it from the cache when the same spec and data were trained before).
+
+    Args:
+        spec: the model.
+        train_set: training patches (their labels are the maqam condition).
+        out_dir: run folder; default ``data/cache/ddpm/<run_digest>`` (then a finished run is
+            reused). With an explicit folder, ``resume=True`` continues an interrupted run.
+        resume: continue from the folder's checkpoint.
+        progress: progress bar.
+        device: ``cpu``, ``cuda`` or ``auto``.
+
+    Returns:
+        The :class:`Trained` model.
+
+    Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md
+    """
+    cached_dir = out_dir is None
+    out = Path(out_dir) if out_dir is not None else cache_dir("ddpm", run_digest(spec, train_set))
+    rec_path = out / RECORD
+    if rec_path.exists() and (out / trainer.CHECKPOINT).exists() and (cached_dir or resume):
+        rec = json.loads(rec_path.read_text())
+        if rec.get("steps_done") == spec.steps and rec.get("spec") == json.loads(json.dumps(spec.to_dict())):
+            return load_denoiser(out)
+    torch.manual_seed(spec.seed)
+    model = spec.build(len(train_set.maqamat), int(train_set.x.shape[1]))
+    schedule = spec.make_schedule()
+    objective = diffusion.DiffusionObjective(schedule, spec.target, spec.loss, spec.p_uncond)
+    prev_seconds = 0.0
+    if resume and rec_path.exists():
+        prev_seconds = float(json.loads(rec_path.read_text()).get("seconds", 0.0))
+    res = trainer.train(model, train_set.dataset(), objective, spec.train_config(progress, device),
+                        out, resume=resume)
+    seconds = prev_seconds + res.seconds
+    runtime.atomic_write(rec_path, json.dumps(_record(spec, train_set, seconds, res.step),
+                                                    indent=1).encode())
+    return Trained(spec=spec, model=res.ema_model().cpu().eval(), schedule=schedule,
+                   losses=trainer.read_losses(out), seconds=seconds, maqamat=train_set.maqamat,
+                   normalizer=train_set.normalizer, fcfg=train_set.config, sr=train_set.sr,
+                   out_dir=out, cached=False)
+
+
+def sample(trained: Trained, labels, sampler: str = "ddim", steps: int = 20,
+           guidance_scale: float = 2.0, seed: int = 0, batch: int = 64,
+           return_trajectory: bool = False):
+    """Generate normalised log-mel patches of the given maqam labels.
+
+    Args:
+        trained: the model.
+        labels: ``(N,)`` maqam indices (``-1``: unconditional).
+        sampler: ``ddim`` (deterministic, eta 0) or ``ddpm`` (ancestral; respaced when ``steps < T``).
+        steps: reverse steps.
+        guidance_scale: classifier-free guidance weight (1: plain conditional).
+        seed: seeds the noise (same seed, same samples).
+        batch: samples per network call.
+        return_trajectory: also return the trajectory of the first batch (list of ``x_t``).
+
+    Returns:
+        ``(x, seconds)``: ``(N, 1, n_mels, frames)`` samples clipped to [-1, 1] and the wall
+        time; with ``return_trajectory``, ``(x, seconds, trajectory)``.
+
+    Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md
+    """
+    if sampler not in ("ddim", "ddpm"):
+        raise ConfigError(f"unknown sampler {sampler!r}; known: ddim, ddpm")
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    shape = trained.shape
+    g = torch.Generator().manual_seed(int(seed))
+    out, traj = [], None
+    t0 = time.perf_counter()
+    for i in range(0, len(labels), batch):
+        lab = labels[i:i + batch]
+        kw = dict(target=trained.spec.target, cond=lab, guidance_scale=guidance_scale, generator=g,
+                  clip_x0=1.0, return_trajectory=return_trajectory and traj is None)
+        fn = diffusion.ddim_sample if sampler == "ddim" else diffusion.ddpm_sample
+        r = fn(trained.model, (len(lab), *shape), trained.schedule, steps=steps, **kw)
+        if kw["return_trajectory"]:
+            r, traj = r
+        out.append(r.clamp(-1, 1))
+    x = torch.cat(out) if out else torch.zeros((0, *shape))
+    seconds = time.perf_counter() - t0
+    return (x, seconds, traj) if return_trajectory else (x, seconds)
