@@ -49,3 +49,16 @@ def test_partial_mask_and_contrast_on_a_pure_tone():
     assert metrics.partials_kept(audio.theta_alpha(F, -20.0), mask, float(F.min())) > 0.9
     noisy = metrics.add_noise(y.astype(np.float32), 0.0, seed=1)
     assert np.var(noisy - y) == pytest.approx(np.mean(y ** 2), rel=0.05)
+
+
+def test_intervals_cover_the_truth_and_are_seeded():
+    from maqamgen import metrics as M
+
+    v, lo, hi = M.bootstrap_ci(np.arange(100.0), seed=1)
+    assert v == 49.5 and lo < 49.5 < hi and hi - lo < 15
+    assert M.bootstrap_ci(np.arange(100.0), seed=1) == (v, lo, hi)
+    assert all(np.isnan(M.bootstrap_ci([])))
+    p, lo, hi = M.wilson_interval(0, 10)
+    assert p == 0 and lo == 0 and 0.2 < hi < 0.35  # Wilson: (0, 0.278)
+    p, lo, hi = M.wilson_interval(8, 10)
+    assert abs(lo - 0.490) < 0.01 and abs(hi - 0.943) < 0.01

@@ -547,3 +547,49 @@ def interval_histogram(cents_sequences, bin_cents: float = 25.0, max_cents: floa
     edges = np.arange(-max_cents, max_cents + bin_cents / 2, bin_cents) - bin_cents / 2
     iv = np.clip(iv, edges[0] + 1e-9, edges[-1] - 1e-9)
     return np.histogram(iv, bins=edges)[0].astype(float), edges
+
+
+def bootstrap_ci(values, stat=np.mean, n_boot: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """A statistic of ``values`` with its percentile-bootstrap interval.
+
+    Args:
+        values: ``(N,)`` per-item measurements (e.g. 0/1 correct, per-sample distances).
+        stat: the statistic (mean by default).
+        n_boot: bootstrap resamples.
+        level: coverage of the interval.
+        seed: resampling seed (same seed, same interval).
+
+    Returns:
+        ``(value, lo, hi)``; NaNs when ``values`` is empty.
+
+    Used in: book/part1/04_unet_ddpm.md
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    boots = np.array([stat(v[rng.integers(0, v.size, v.size)]) for _ in range(int(n_boot))])
+    a = (1.0 - level) / 2.0
+    return float(stat(v)), float(np.quantile(boots, a)), float(np.quantile(boots, 1.0 - a))
+
+
+def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float, float]:
+    """A proportion ``k / n`` with its Wilson score interval (sound for small ``n`` and 0 or 1).
+
+    Returns:
+        ``(p, lo, hi)``; NaNs when ``n == 0``.
+
+    Used in: book/part1/04_unet_ddpm.md
+    """
+    from scipy.stats import norm
+
+    if n <= 0:
+        return float("nan"), float("nan"), float("nan")
+    z = float(norm.ppf(0.5 + level / 2.0))
+    p = k / n
+    d = 1.0 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return float(p), float(max(0.0, c - h)), float(min(1.0, c + h))
