@@ -62,3 +62,12 @@ def test_intervals_cover_the_truth_and_are_seeded():
     assert p == 0 and lo == 0 and 0.2 < hi < 0.35  # Wilson: (0, 0.278)
     p, lo, hi = M.wilson_interval(8, 10)
     assert abs(lo - 0.490) < 0.01 and abs(hi - 0.943) < 0.01
+
+
+def test_moving_average_and_loss_tail():
+    from maqamgen import metrics as M
+
+    assert np.allclose(M.moving_average([1, 2, 3, 4], 2), [1.5, 2.5, 3.5])
+    assert np.allclose(M.moving_average([1, 2], 1), [1, 2])
+    t = M.loss_tail([9.0] * 6 + [1.0, 3.0], frac=0.25)
+    assert t["final_loss"] == 2.0 and abs(t["loss_cv"] - 0.5) < 1e-12

@@ -593,3 +593,30 @@ def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float, 
     c = (p + z * z / (2 * n)) / d
     h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
     return float(p), float(max(0.0, c - h)), float(min(1.0, c + h))
+
+
+def moving_average(x, w: int) -> np.ndarray:
+    """Mean of each run of ``w`` consecutive values (``len(x) - w + 1`` of them; ``x`` if ``w <= 1``).
+
+    Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md
+    """
+    x = np.asarray(x, dtype=float)
+    w = int(max(1, min(w, len(x)))) if len(x) else 1
+    return np.convolve(x, np.ones(w) / w, "valid") if w > 1 else x
+
+
+def loss_tail(losses, frac: float = 0.25) -> dict:
+    """Convergence of a training-loss curve, from its last ``frac`` of steps (at least 2).
+
+    Returns:
+        ``final_loss`` (mean over the tail) and ``loss_cv`` (its standard deviation over its
+        mean: how much the loss still jumps at the end of training).
+
+    Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md
+    """
+    L = np.asarray(losses, dtype=float)
+    if L.size == 0:
+        return {"final_loss": float("nan"), "loss_cv": float("nan")}
+    tail = L[-max(2, int(len(L) * frac)):]
+    m = float(tail.mean())
+    return {"final_loss": m, "loss_cv": float(tail.std() / m) if m else float("nan")}
