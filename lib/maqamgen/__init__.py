@@ -1,8 +1,33 @@
 """maqamgen: the code behind the book *Context-Aware Generative Audio for Maqam Music*.
 
-Modules follow the report's phases: ``audio`` (STFT, theta_alpha, smoothing), ``maqam``
-(scales in cents), ``synth`` (oud physical model), ``notes`` (the report's note JSON),
-``config`` (profiles), ``plots`` (figure helpers), ``book`` (notebook pipeline), ``cli``.
+One line per module and subpackage (the README's Layout section says the same):
+
+* errors -- typed errors that name the file and what is wrong
+* config -- dataclass configs and the profiles smoke / book / full (the one config path)
+* runtime -- repo paths, the cache folder, content digests, the one atomic write, threads
+* audio -- audio I/O, STFT, theta_alpha thresholding, Gaussian smoothing, Griffin-Lim
+* synth -- the oud synthesizer (plucked-string modal model + body resonance)
+* maqam -- maqamat as scale degrees in cents, built from ajnas
+* notes -- the report's note JSON: read, validate, write
+* estimate -- maqam and tonic from audio: the report's FFT method and the pitch-based estimator
+* corpus -- the synthetic taqsim corpus, labelled and cached
+* data -- loaders: the user's recordings, note JSON folders, MIDI, the Bach chorales
+* features -- normalised log-mel patches of the corpus (cut, cached, inverted)
+* tokens -- note lists as 1D and 2D microtonal tokens
+* sequences -- token sequences as training windows
+* gaussian -- the PCA Gaussian x = mu_hat + E Lambda^1/2 z
+* train -- the one training loop (seeds, exact resume, EMA, progress, DDP)
+* diffusion/ -- core (schedules, q_sample, samplers, guidance, inpainting), run (train / cache /
+  load / sample any denoiser), stitch (long generation from overlapping windows)
+* nets/ -- embeddings (timestep and positional encodings), unet, lstm; presets in one registry each
+* metrics -- one definition per measured quantity (formula, units, chapters)
+* evaluation -- the one evaluator of generated spectrograms and audio
+* classifier -- the in-domain judge network
+* recipes/ -- thin chapter recipes: ch03_pca_gaussian, ch04_unet_ddpm, ch05_scaling, ch07_lstm_tokens
+* plots -- figure helpers that draw on a given ax, audio-player tables, live figures
+* results -- the results store and its one schema (results.table)
+* book -- the notebook pipeline (pairs, papermill, cache keys, Jupyter Book)
+* cli -- the ``maqamgen`` command
 """
 
 from maqamgen.errors import MaqamgenError

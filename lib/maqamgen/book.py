@@ -15,9 +15,11 @@ One place for the machinery every chapter shares:
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -129,13 +131,106 @@ def sync_all(root: Path | None = None) -> list[Path]:
 
 
 # ---------------------------------------------------------------- execution
-def library_digest(root: Path | None = None) -> str:
-    """Hash of the package source: a change to ``lib/`` re-runs the chapters."""
+_MAQAMGEN_REF = re.compile(r"\bmaqamgen(?:\.[A-Za-z_]\w*)*")
+_FROM_IMPORT = re.compile(r"^\s*from\s+(maqamgen(?:\.\w+)*)\s+import\s+\(?([\w\s,]+)", re.M)
+
+
+def _module_file(name: str, lib: Path) -> Path | None:
+    """The source file of module ``maqamgen.x.y`` under ``lib`` (a package's ``__init__.py``)."""
+    rel = Path(*name.split(".")[1:]) if "." in name else Path()
+    for cand in (lib / rel / "__init__.py", (lib / rel).with_suffix(".py")):
+        if cand.name != ".py" and cand.is_file():
+            return cand
+    return None
+
+
+def _resolve_module(dotted: str, lib: Path) -> str | None:
+    """The longest prefix of ``maqamgen.a.b.c`` that is a module or package of the library."""
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        name = ".".join(parts[:n])
+        if _module_file(name, lib) is not None:
+            return name
+    return None
+
+
+def _imported_names(module: str, names: str, lib: Path) -> set[str]:
+    """Modules named by ``from module import names``: submodules where they exist, else ``module``."""
+    out = set()
+    for item in names.replace("(", " ").replace(")", " ").split(","):
+        words = item.split()
+        if not words:
+            continue
+        sub = f"{module}.{words[0]}"
+        out.add(sub if _module_file(sub, lib) is not None else module)
+    return out
+
+
+def _source_modules(text: str, lib: Path) -> set[str]:
+    """Library modules a source text refers to: its imports and any dotted ``maqamgen.x.y`` name."""
+    found = set()
+    for m in _FROM_IMPORT.finditer(text):
+        found |= _imported_names(m.group(1), m.group(2), lib)
+    for m in _MAQAMGEN_REF.finditer(text):
+        name = _resolve_module(m.group(0), lib)
+        if name:
+            found.add(name)
+    return found
+
+
+def _python_imports(path: Path, lib: Path) -> set[str]:
+    """Library modules imported anywhere in a module (top level or inside functions)."""
+    tree = ast.parse(path.read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {n for a in node.names if (n := _resolve_module(a.name, lib)) and a.name.startswith("maqamgen")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("maqamgen"):
+            out |= _imported_names(node.module, ", ".join(a.name for a in node.names), lib)
+    return out
+
+
+def _code_digest(path: Path) -> str:
+    """Hash of a module's code, blind to comments, docstrings and formatting (its AST)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+
+
+def chapter_modules(md: Path, root: Path | None = None) -> list[str]:
+    """Every library module a chapter runs: what it imports or names, their imports, transitively,
+    and the packages above each (importing ``maqamgen.a.b`` runs ``maqamgen/__init__.py`` and
+    ``maqamgen/a/__init__.py``)."""
     root = root or repo_root()
+    lib = root / "lib" / "maqamgen"
+    todo = _source_modules(md.read_text(), lib)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo |= {".".join(parts[:n]) for n in range(1, len(parts))}
+        todo |= _python_imports(_module_file(name, lib), lib)
+    return sorted(seen)
+
+
+def library_digest(md: Path, root: Path | None = None) -> str:
+    """Hash of the library code a chapter runs (:func:`chapter_modules`), comments and docstrings
+    excluded: an edit to code the chapter imports re-runs it; a docstring edit, or an edit to a
+    module it never imports, does not."""
+    root = root or repo_root()
+    lib = root / "lib" / "maqamgen"
     h = hashlib.sha256()
-    for p in sorted((root / "lib" / "maqamgen").rglob("*.py")):
-        h.update(p.relative_to(root).as_posix().encode())
-        h.update(p.read_bytes())
+    for name in chapter_modules(md, root):
+        h.update(name.encode())
+        h.update(_code_digest(_module_file(name, lib)).encode())
     return h.hexdigest()
 
 
@@ -198,8 +293,8 @@ def ipc_kernel_manager():
     return IPCKernelManager
 
 
-def execute(md: Path, profile: str, params: dict | None = None, force: bool = False,
-            lib_digest: str | None = None) -> tuple[Path, bool, float]:
+def execute(md: Path, profile: str, params: dict | None = None,
+            force: bool = False) -> tuple[Path, bool, float]:
     """Execute one chapter with papermill; returns (executed notebook, ran?, seconds).
 
     The chapter runs with its own folder as working directory, ``profile`` and ``params``
@@ -212,7 +307,7 @@ def execute(md: Path, profile: str, params: dict | None = None, force: bool = Fa
     params = dict(params or {})
     root = repo_root()
     out = executed_path(md, profile, root)
-    key = cache_key(md, profile, params, lib_digest or library_digest(root))
+    key = cache_key(md, profile, params, library_digest(md, root))
     keyfile = out.with_suffix(".key")
     if not force and out.exists() and keyfile.exists() and keyfile.read_text() == key:
         return out, False, 0.0
@@ -349,13 +444,12 @@ def main(profile: str = "book", only: list[str] | None = None, params: dict | No
     if drift:
         raise MaqamgenError("paired notebooks out of sync:\n  " + "\n  ".join(drift)
                             + "\nrun `maqamgen sync` (the .md is the source)")
-    digest = library_digest(root)
     todo = resolve(only or [], root)
     total = time.perf_counter()
     for md in todo:
         rel = md.relative_to(root)
         print(f"[{profile}] {rel} ...", end=" ", flush=True)
-        out, ran, secs = execute(md, profile, params, force=force, lib_digest=digest)
+        out, ran, secs = execute(md, profile, params, force=force)
         print(f"ran in {secs:.1f} s" if ran else "cached (unchanged)", flush=True)
     print(f"[{profile}] executed {len(todo)} page(s) in {time.perf_counter() - total:.1f} s")
     if build:
