@@ -39,6 +39,7 @@ notebooks: $(STAMP)
 
 nbval: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env _build/executed/smoke
+	MAQAMGEN_REQUIRE_RECORDS=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_schema_records.py
 
 html: $(STAMP)
 	$(PY) -m maqamgen.cli book --profile smoke --strict

@@ -3,17 +3,29 @@
 import numpy as np
 import pytest
 
-from maqamgen import gaussian, metrics
+from maqamgen import config, corpus, features, gaussian, metrics, results
 from maqamgen.recipes import ch03_pca_gaussian as pcagen
 from maqamgen.notes import Note
 
 
-def test_patches_shapes_and_content():
-    M = np.arange(3 * 10, dtype=float).reshape(3, 10)
-    P, starts = pcagen.patches(M, 4, 3)
-    assert P.shape == (3, 3, 4) and list(starts) == [0, 3, 6]
-    assert np.array_equal(P[1], M[:, 3:7])
-    assert pcagen.patches(M, 11, 1)[0].shape == (0, 3, 11)
+@pytest.fixture(scope="module")
+def smoke_corpus():
+    return corpus.load("smoke", progress=False)
+
+
+def test_patch_vectors_use_the_library_cutter_and_mel(smoke_corpus):
+    cfg = config.profile("smoke")
+    feat = pcagen.feature_config(cfg)
+    assert (feat.n_mels, feat.frames, feat.patch_stride) == (cfg.pca.n_mels, cfg.pca.patch_frames, cfg.pca.patch_hop)
+    ps = pcagen.corpus_patches(smoke_corpus, "validation", feat, cache=False)
+    clip = smoke_corpus.split("validation")[0]
+    y, sr = smoke_corpus.audio(clip)
+    P, starts = features.cut_patches(features.clip_mel_db(y, sr, feat), feat.frames, feat.patch_stride)
+    first = ps.clip == 0
+    assert np.array_equal(ps.X[first], P.reshape(len(P), -1)) and np.array_equal(ps.start[first], starts)
+    assert ps.images(np.flatnonzero(first)).shape == (len(P), feat.n_mels, feat.frames)
+    bank = ps.frames_bank(max_frames=50, seed=1)
+    assert bank.shape == (feat.n_mels, 50) and np.array_equal(bank, ps.frames_bank(max_frames=50, seed=1))
 
 
 def test_transpose_moves_the_pitch_class():
@@ -34,6 +46,15 @@ def test_note_windows_round_trip():
     assert np.allclose(c[0], [0, 100, 200, 300]) and np.allclose(2 ** ld[1], [0.75, 1.0, 1.25, 1.5])
     assert np.allclose(pcagen.join_window(c, ld), W)
     assert pcagen.note_windows(notes[:3], 100.0, 4).shape == (0, 8)
+
+
+def test_corpus_note_windows(smoke_corpus):
+    clip = smoke_corpus.split("train")[0]
+    W = pcagen.corpus_note_windows(smoke_corpus, "train", clip.maqam, 4, hop=2)
+    notes, meta = smoke_corpus.notes(clip)
+    first = pcagen.note_windows(notes, meta["tonic_hz"], 4, 2)
+    assert W.shape[1] == 8 and np.allclose(W[: len(first)], first)
+    assert pcagen.corpus_note_windows(smoke_corpus, "train", "no such maqam", 4).shape == (0, 8)
 
 
 def test_truncate_matches_fit():
@@ -100,3 +121,26 @@ def test_log_likelihood_curve_matches_gaussian():
     assert np.allclose(pcagen.log_likelihood_curve(full, X[:10], ks), ref)
 
 
+
+
+def test_model_record_follows_the_schema(tmp_path, monkeypatch):
+    """The PCA Gaussian's core metrics, built from tiny per-sample inputs, are a valid model record."""
+    judged = {"n": 6, "fd": 1.5, "fd_lo": 1.0, "fd_hi": 2.5, "clf_acc": 0.5, "clf_acc_lo": 0.2,
+              "clf_acc_hi": 0.8, "nn_dist": 0.3, "nn_dist_lo": 0.25, "nn_dist_hi": 0.35}
+    rng = np.random.default_rng(0)
+    pcds_gen, pcds_real = rng.random((5, 72)), rng.random((4, 72))
+    g = gaussian.fit(rng.standard_normal((20, 6)), k=2)
+    core = pcagen.model_core(judged, [True, False, False, True], pcds_gen, pcds_real,
+                             seam_ratios=[1.8, 2.2, 2.0], halluc=[0.1, 0.0, 0.2],
+                             params=pcagen.n_params(g), train_s=0.5, gen_s=1.0, audio_s=20.0, n_boot=50)
+    assert set(core) == set(results.CORE_METRICS)
+    assert not any(isinstance(v, dict) and "na" in v for v in core.values())
+    assert core["maqam_acc_estimator"]["value"] == 0.5 and core["maqam_acc_estimator"]["n"] == 4
+    assert core["fd"]["lo"] == 1.0 and core["gen_s_per_audio_s"] == pytest.approx(0.05)
+    assert core["params"] == 6 + 6 * 2 + 2 + 1
+    iv = core["pcd_js_audio"]
+    assert iv["value"] == pytest.approx(metrics.pcd_divergence(pcds_gen, pcds_real)) and iv["lo"] <= iv["hi"]
+    monkeypatch.setattr(results, "repo_root", lambda: tmp_path)
+    results.save_model("unit", "pca_gaussian", core, {"note": "test"}, chapter="03_pca_gaussian")
+    row = results.table("unit").loc["pca_gaussian"]
+    assert row["seam_jump_ratio"] == pytest.approx(2.0) and row["chapter"] == "03_pca_gaussian"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from maqamgen import diffusion
+from maqamgen import diffusion, metrics
 from maqamgen.recipes import ch05_scaling as scaling
 from maqamgen.errors import ConfigError
 from maqamgen.nets import unet
@@ -95,15 +95,24 @@ def test_profiles_on_constructed_cases():
     motif = rng.normal(size=(16, 8))
     loop = np.tile(motif, (1, 8))  # period 8
     noise = rng.normal(size=(16, 64))
-    assert scaling.repetition_profile(loop).min() > 0.99
-    assert scaling.repetition_profile(noise).mean() < 0.8
+    assert metrics.repetition_profile(loop).min() > 0.99
+    assert metrics.repetition_profile(noise).mean() < 0.8
     mixed = np.concatenate([noise[:, :24], loop[:, :24], noise[:, 40:]], axis=1)
-    r = scaling.thirds(scaling.repetition_profile(mixed, max_lag=12))
+    r = metrics.thirds(metrics.repetition_profile(mixed, max_lag=12))
     assert r["middle"] > r["first"] and r["middle"] > r["last"] and r["ratio"] > 1
+    # loop_score and repetition_profile read the same self-similarity matrix
+    C = metrics.self_similarity(mixed)
+    assert np.allclose(np.diag(C), 1.0) and np.allclose(C, C.T)
+    X = mixed - mixed.mean(axis=1, keepdims=True)
+    X = X / np.linalg.norm(X, axis=0, keepdims=True)
+    T = X.shape[1]
+    best = max([0.0] + [float(np.mean(np.sum(X[:, :-L] * X[:, L:], axis=0))) for L in range(4, T // 2 + 1)])
+    assert metrics.loop_score(mixed) == pytest.approx(best)
+    assert metrics.loop_score(loop) > 0.99 and metrics.loop_score(noise) < 0.5
 
     bank = rng.normal(size=(16, 200))
-    assert np.allclose(scaling.frame_profile(bank[None, None, :, :50], bank), 0.0, atol=1e-6)
-    far = scaling.frame_profile(bank[None, :, :50] + 10.0, bank)
+    assert np.allclose(metrics.frame_distance_profile(bank[None, None, :, :50], bank), 0.0, atol=1e-6)
+    far = metrics.frame_distance_profile(torch.from_numpy(bank[None, :, :50] + 10.0), bank)
     assert far.shape == (50,) and far.min() > 5
 
     # real sequences alike at the ends, different in the middle, of different lengths
@@ -113,26 +122,85 @@ def test_profiles_on_constructed_cases():
         s = np.zeros((4, T))
         s[:, T // 3:2 * T // 3] = rng.normal(size=(4, 2 * T // 3 - T // 3))
         seqs.append(s)
-    sp = scaling.position_spread(seqs, n_bins=9)
+    sp = metrics.position_spread(seqs, n_bins=9)
     assert sp.shape == (9,)
     assert sp[0] < 1e-12 and sp[-1] < 1e-12 and sp[4] > 0.05
-    t = scaling.thirds([1, 1, 1, 3, 3, 3, 1, 1, 1])
+    # within groups: two groups, each of identical sequences -> no spread at all
+    same = [seqs[0], seqs[0], seqs[1], seqs[1]]
+    assert np.allclose(metrics.position_spread(same, 9, groups=["a", "a", "b", "b"]), 0.0)
+    assert metrics.position_spread(same, 9, groups=["a", "b", "c", "d"]).max() > 0  # no pair: all pooled
+    t = metrics.thirds([1, 1, 1, 3, 3, 3, 1, 1, 1])
     assert t["middle"] == 3 and t["outer"] == 1 and t["ratio"] == 3
+    prof = metrics.position_profile(np.arange(20.0).reshape(2, 10), 5)
+    assert prof.shape == (2, 5) and np.allclose(prof[1], [10.5, 12.5, 14.5, 16.5, 18.5])
+    assert np.isnan(metrics.position_profile(np.arange(3.0), 5)).sum() == 2
 
 
-def test_windows_resample_and_budget():
-    x = torch.arange(2 * 3 * 10, dtype=torch.float32).reshape(2, 1, 3, 10)
-    w = scaling.windows(x, 4)
-    assert w.shape == (4, 1, 3, 4)
-    assert torch.equal(w[1], x[0, :, :, 4:8]) and torch.equal(w[2], x[1, :, :, :4])
-    assert scaling.windows(x, 16).shape == x.shape
-    assert scaling.resample_mels(x, 3) is x or torch.equal(scaling.resample_mels(x, 3), x)
-    ramp = torch.from_numpy(((np.arange(32) + 1) / 33)[None, None, :, None].repeat(5, -1)).float()
-    r = scaling.resample_mels(ramp, 64)
-    assert r.shape == (1, 1, 64, 5)
-    target = torch.from_numpy((np.arange(64) + 1) / 65).float()
-    inside = (target >= 1 / 33) & (target <= 32 / 33)
-    assert torch.allclose(r[0, 0, inside, 0], target[inside], atol=1e-6)
+def test_seam_jump_ratio_is_one_definition():
+    rng = np.random.default_rng(1)
+    S = np.cumsum(rng.normal(size=(8, 120)), axis=1) * 0.1 + rng.normal(size=(8, 120))
+    seams = [30, 60, 90]
+    r = metrics.seam_jump_ratio(S, seams)
+    assert 0.5 < r < 2.0  # no seam there: frames like any other
+    pieces = [rng.normal(loc=5.0 * k, size=(8, 30)) for k in range(4)]
+    spliced = np.concatenate(pieces, axis=1)
+    assert metrics.seam_jump_ratio(spliced, seams) > 3
+    sm = metrics.seam_metrics(spliced, seams)
+    assert sm["seam_jump_ratio"] == metrics.seam_jump_ratio(spliced, seams)
+    assert sm["seam_jump_ratio"] == pytest.approx(sm["seam_jump"] / sm["within_jump"])
+    assert sm["step_ratio"] > 3 and set(sm) == {"seam_jump", "within_jump", "seam_jump_ratio",
+                                                "seam_step", "within_step", "step_ratio"}
+    assert metrics.seam_jump_ratio(spliced, [0, 30, 500]) == metrics.seam_jump_ratio(spliced, [30])
+    with pytest.raises(ValueError):
+        metrics.seam_jump_ratio(spliced, [0, 120])
+
+
+class _StubClassifier:
+    def embed(self, x):
+        return x.float().mean(dim=(1, 2)).numpy().astype(np.float64)  # (N, W): any embedding
+
+    def predict(self, x):
+        return np.zeros(len(x), dtype=int)
+
+
+def test_judge_moves_patches_onto_the_grid_and_labels_every_window():
+    from maqamgen import evaluation
+    from maqamgen.config import FeatureConfig
+
+    rng = np.random.default_rng(2)
+    grid = FeatureConfig(n_mels=8, frames=16)
+    ref = type("Ref", (), {"config": grid, "sr": 22050, "maqamat": ("a", "b")})()
+    ref_x = torch.from_numpy(rng.normal(size=(6, 1, 8, 16)).astype(np.float32))
+    ev = evaluation.Evaluator(classifier=_StubClassifier(), ref=ref, ref_emb=_StubClassifier().embed(ref_x),
+                              ref_pcd=np.zeros(0), bank=rng.normal(size=(8, 300)))
+    x = torch.from_numpy(rng.normal(size=(3, 1, 4, 48)).astype(np.float32))  # 4 bands, 3 windows each
+    j = scaling.judge(ev, x, [0, 1, 0], pitch=False, n_boot=20)
+    assert j["n"] == 9 and j["n_samples"] == 3
+    assert j["clf_acc"] == pytest.approx(6 / 9)  # label 0 for the windows of patches 0 and 2
+    assert j["fd_lo"] <= j["fd_hi"] and j["hallucination_index_lo"] <= j["hallucination_index_hi"]
+    assert "pcd_js" not in j
+
+
+def test_model_record_follows_the_schema():
+    from types import SimpleNamespace
+    from maqamgen import results
+
+    judged = {"n": 8, "n_samples": 4, "hallucination_index": 0.1, "hallucination_index_lo": 0.0,
+              "hallucination_index_hi": 0.2}
+    for k in ("fd", "clf_acc", "nn_dist", "pcd_js", "est_acc"):
+        judged.update({k: 0.5, f"{k}_lo": 0.4, f"{k}_hi": 0.6})
+    trained = SimpleNamespace(n_params=1234, seconds=12.0)
+    core = scaling.model_core(judged, trained, sample_s=2.0, audio_s=8.0, seams=[1.1, 1.3], n_boot=50)
+    results.validate({"name": "unet_scaling_64x64", "kind": "model", "metrics": {"core": core}})
+    assert core["params"] == 1234 and core["gen_s_per_audio_s"] == 0.25
+    assert core["seam_jump_ratio"]["value"] == pytest.approx(1.2) and core["hallucination_index"]["n"] == 4
+    assert not any(isinstance(v, dict) and "na" in v for v in core.values())
+    whole = scaling.model_core(judged, trained, sample_s=2.0, audio_s=8.0)
+    results.validate({"name": "x", "kind": "model", "metrics": {"core": whole}})
+    assert "na" in whole["seam_jump_ratio"]
+
+
+def test_budget():
     assert scaling.batch_for((64, 512), (64, 64), 8, "pixels") == 1
     assert scaling.batch_for((64, 128), (64, 64), 8, "pixels") == 4
     assert scaling.batch_for((64, 512), (64, 64), 8, "patches") == 8

@@ -8,10 +8,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from maqamgen import cli, config, data, notes as notes_io, synth
-from maqamgen.recipes import ch07_lstm_tokens as lg
+from types import SimpleNamespace
+
+from maqamgen import cli, config, data, metrics, notes as notes_io, synth
 from maqamgen.errors import ConfigError
+from maqamgen.nets.lstm import LSTMLM
 from maqamgen.notes import Note
+from maqamgen.recipes import ch07_lstm_tokens as lg
+from maqamgen.tokens import TokenSpec
 
 
 @pytest.fixture(autouse=True)
@@ -26,74 +30,85 @@ def scale_notes(cents, dur=0.5, tonic=lg.REF_TONIC_HZ):
     return [Note(i * dur, (i + 1) * dur, tonic * 2 ** (c / 1200), 0.0) for i, c in enumerate(cents)]
 
 
-# ----------------------------------------------------------------------------- metrics
+# ----------------------------------------------------------------------------- judging continuations
 
 
-def test_pitch_class_distribution_and_intervals():
-    notes = scale_notes([0, 200, 350, 1200, 0])
-    p = lg.pitch_class_distribution(notes, lg.REF_TONIC_HZ)
-    assert p.shape == (24,) and math.isclose(p.sum(), 1.0)
-    assert math.isclose(p[0], 3 / 5) and math.isclose(p[4], 1 / 5) and math.isclose(p[7], 1 / 5)
-    h = lg.interval_histogram(notes)
-    assert h.shape == (49,) and math.isclose(h.sum(), 1.0)
-    centre = 24  # 0 cents
-    assert math.isclose(h[centre + 4], 0.25) and math.isclose(h[centre + 3], 0.25)
-    assert math.isclose(h[centre + 17], 0.25) and math.isclose(h[0], 0.25)  # -1200 cents: the end bin
-    assert lg.interval_histogram(notes[:1]).sum() == 0
-
-
-def test_js_divergence_bounds():
-    p = np.array([0.5, 0.5, 0, 0])
-    assert lg.js_divergence(p, p) == 0.0
-    assert math.isclose(lg.js_divergence(p, [0, 0, 1, 1]), 1.0)
-    assert 0 < lg.js_divergence(p, [0.25, 0.25, 0.25, 0.25]) < 1
-    assert math.isnan(lg.js_divergence(p, [0, 0, 0, 0]))
-
-
-def test_out_of_scale_rate_and_drift_windows():
-    hijaz = [0, 100, 400, 500, 700, 800, 1000, 1200]
-    assert lg.out_of_scale_rate(scale_notes(hijaz), "hijaz", lg.REF_TONIC_HZ) == 0.0
-    assert lg.out_of_scale_rate(scale_notes([150, 250]), "hijaz", lg.REF_TONIC_HZ) == 1.0
-    mixed = scale_notes([0, 150], dur=1.0) + [Note(2.0, 4.0, lg.REF_TONIC_HZ, 0.0)]
-    assert math.isclose(lg.out_of_scale_rate(mixed, "hijaz", lg.REF_TONIC_HZ), 1 / 4)
-    assert math.isclose(lg.out_of_scale_rate(mixed, "hijaz", lg.REF_TONIC_HZ, weight="count"), 1 / 3)
-    # drift: in scale for 4 s, then off the scale
+def test_drift_windows_and_curves():
+    # in scale for 4 s, then off the scale
     long = scale_notes([0, 100, 400, 500, 150, 250, 150, 250], dur=1.0)
-    t, v = lg.windowed(long, 4.0, lambda ns: lg.out_of_scale_rate(ns, "hijaz", lg.REF_TONIC_HZ), 12.0)
+    t, v = lg.windowed(long, 4.0, lambda ns: metrics.note_out_of_scale(ns, "hijaz", lg.REF_TONIC_HZ), 12.0)
     assert list(t) == [0.0, 4.0, 8.0] and v[0] == 0.0 and v[1] == 1.0 and math.isnan(v[2])
+    ref = {"hijaz": metrics.note_pcd(long[:4], lg.REF_TONIC_HZ)}
+    t, o, js = lg.drift_curves([long, long], ["hijaz", "hijaz"], ref, 4.0, 12.0)
+    assert list(t) == [0.0, 4.0, 8.0] and o[0] == 0.0 and o[1] == 1.0 and math.isnan(o[2])
+    assert js[0] == pytest.approx(0.0) and js[1] == pytest.approx(1.0) and math.isnan(js[2])
 
 
 def test_generation_metrics_of_the_data_itself():
     notes = scale_notes([0, 100, 400, 500, 700, 500, 400, 100, 0])
-    ref = {"hijaz": lg.pitch_class_distribution(notes, lg.REF_TONIC_HZ)}
-    iv = lg.interval_histogram(notes)
+    ref, iv = lg.reference_distributions([notes], ["hijaz"], ["hijaz"])
     g = lg.generation_metrics([notes], ["hijaz"], ref, iv)
-    assert g["out_of_scale"] == 0 and g["pcd_js"] == 0 and g["interval_js"] == 0
+    assert g["out_of_scale"] == 0 and g["note_pcd_js"] == 0 and g["interval_js"] == 0
     assert math.isclose(g["notes_per_s"], 2.0)
+    # nothing generated, or one note (no interval): NaN, not an error
+    g = lg.generation_metrics([[], notes[:1]], ["hijaz", "hijaz"], ref, iv)
+    assert g["out_of_scale"] == 0 and math.isnan(g["interval_js"])
+    d = lg.symbolic_divergences(notes[:1], ref["hijaz"], iv, lg.REF_TONIC_HZ)
+    assert 0 < d["note_pcd_js"] <= 1 and math.isnan(d["interval_js"])
+
+
+def test_judge_indices_round_robin():
+    clips = [SimpleNamespace(maqam=m) for m in ["a", "a", "b", "c", "b", "a"]]
+    assert lg.judge_indices(clips, ["a", "b", "c"], 5) == [0, 2, 3, 1, 4]
+    assert lg.judge_indices(clips, ["c"], 9) == [3]
+
+
+def test_adherence_counts_and_interval():
+    est = [SimpleNamespace(maqam="hijaz", tonic_hz=220.0), None,
+           SimpleNamespace(maqam="rast", tonic_hz=100.0), SimpleNamespace(maqam="rast", tonic_hz=131.0)]
+    a = lg.adherence(est, ["hijaz", "hijaz", "bayati", "rast"], [110.0, 110.0, 110.0, 130.81])
+    assert a["maqam adherence"] == 0.5 and a["correct"] == 2 and a["of"] == 4
+    assert a["low"] < 0.5 < a["high"] and a["tonic found"] == 0.5
+    assert a["judged by the estimator as"] == "hijaz, -, rast, rast"
+
+
+def test_model_record_follows_the_schema(tmp_path, monkeypatch):
+    from maqamgen import results
+
+    spec = TokenSpec(fmt="1d")
+    run = lg.Run(LSTMLM(lg.model_config(spec, "tiny")), spec, "ce", [], [], 1.5, True, tmp_path)
+    est = [SimpleNamespace(maqam="hijaz", tonic_hz=110.0), None]
+    adh = lg.adherence(est, ["hijaz", "rast"], [110.0, 110.0])
+    core, extras = lg.model_record(run, adh, gen_s=0.5, music_s=10.0, extras={"note_pcd_js": 0.2})
+    assert set(core) == set(results.CORE_METRICS)
+    results._check_core("lstm_1d", core)  # raises ConfigError otherwise
+    assert core["params"] == sum(p.numel() for p in run.model.parameters())
+    assert core["train_s"] == 1.5 and core["gen_s_per_audio_s"] == 0.05
+    acc = core["maqam_acc_estimator"]
+    assert acc["value"] == 0.5 and acc["n"] == 2 and acc["lo"] < 0.5 < acc["hi"]
+    for k in ("fd", "maqam_acc_classifier", "pcd_js_audio", "frame_dist", "seam_jump_ratio",
+              "hallucination_index"):
+        assert set(core[k]) == {"na"} and core[k]["na"], k
+    assert extras == {"note_pcd_js": 0.2}
+    monkeypatch.setattr(results, "results_dir", lambda profile: tmp_path)
+    path = results.save_model("test", "lstm_1d", core, extras, chapter="07_lstm_tokens", seed=0)
+    results.validate(json.loads(path.read_text()))
 
 
 # ----------------------------------------------------------------------------- tokens and likelihood
 
 
-def test_token_spec_round_trip_seconds_prompt_and_transpose():
+def test_prompt_of_lasts_the_seconds_asked():
     notes = scale_notes([0, 200, 350, 500], dur=0.5)
     for fmt in ("1d", "2d"):
-        spec = lg.TokenSpec(fmt=fmt)
-        t = spec.encode(notes)
-        assert int(np.asarray(t).reshape(len(t), -1)[0, -1]) == 1  # BOS first
-        back = spec.decode(t)
-        assert [round(n.freq_hz, 1) for n in back] == [round(n.freq_hz, 1) for n in notes]
-        assert math.isclose(spec.seconds(t[1:]), 2.0, abs_tol=0.07)
-        p = lg.prompt_of(t, spec, 1.0)
+        spec = TokenSpec(fmt=fmt)
+        p = lg.prompt_of(spec.encode(notes), spec, 1.0)
         assert math.isclose(spec.seconds(p[1:]), 1.0, abs_tol=0.07)
-    moved = lg.transpose(notes, lg.REF_TONIC_HZ, 2 * lg.REF_TONIC_HZ)
-    assert math.isclose(moved[2].freq_hz, 2 * notes[2].freq_hz)
-    folded = lg.TokenSpec().fold([Note(0, 1, 3000.0, 0.0), Note(1, 2, 20.0, 0.0)])
-    assert 1100 / 2 < folded[0].freq_hz <= 1100 and 55 <= folded[1].freq_hz < 110
+    assert lg.pitch_tokens_used([TokenSpec().encode(notes)], TokenSpec().vocab) == 4
 
 
 def test_ngram_baselines_and_per_second_units():
-    spec = lg.TokenSpec(fmt="1d", rate_hz=8.0)
+    spec = TokenSpec(fmt="1d", rate_hz=8.0)
     piece = spec.encode(scale_notes([0, 700] * 20, dur=0.125))  # strict alternation: a bigram knows it all
     uni = lg.ngram_nll([piece], [piece], spec, 1, alpha=1e-6)
     bi = lg.ngram_nll([piece], [piece], spec, 2, alpha=1e-6)
@@ -104,9 +119,9 @@ def test_ngram_baselines_and_per_second_units():
 
 def test_train_lm_learns_caches_and_evaluates(tmp_path, monkeypatch):
     monkeypatch.setattr(lg, "cache_dir", lambda *parts: tmp_path.joinpath(*parts))
-    spec = lg.TokenSpec(fmt="1d", rate_hz=8.0)
+    spec = TokenSpec(fmt="1d", rate_hz=8.0)
     pieces = [spec.encode(scale_notes([0, 700, 400] * 12, dur=0.125))] * 4
-    mcfg = lg.model_config(spec, 16, 32, 1, 0.0)
+    mcfg = lg.model_config(spec, "tiny")
     tcfg = config.TrainConfig(steps=60, batch_size=4, lr=1e-2, optimizer="adam", ema_decay=None,
                               progress=False, device="cpu")
     run = lg.train_lm(pieces, spec, mcfg, tcfg, window=16, val_pieces=pieces[:1], val_every=20)
@@ -123,21 +138,38 @@ def test_train_lm_learns_caches_and_evaluates(tmp_path, monkeypatch):
     assert ind.tokens_per_step == 64  # 4 windows x 16 tokens -> 64 one-token examples
 
 
+def test_runs_train_the_reference_run_with_one_change(tmp_path, monkeypatch):
+    monkeypatch.setattr(lg, "cache_dir", lambda *parts: tmp_path.joinpath(*parts))
+    cfg = config.LSTMChapterConfig(preset="tiny", train=config.LSTMChapterConfig.training(steps=3, batch_size=2),
+                                   val_every=3, window=8)
+    spec = TokenSpec()
+    pieces = [spec.encode(scale_notes([0, 700, 400] * 6, dur=0.125))] * 2
+    runs = lg.Runs(cfg, seed=1)
+    r = runs.train("ref", pieces, spec, val_pieces=pieces[:1])
+    assert runs["ref"] is r and r.meta["train"]["seed"] == 1 and r.meta["window"] == 8
+    assert [s for s, _ in r.val] == [3] and r.meta["model"]["hidden_size"] == 32  # the tiny preset
+    sgd = runs.train("sgd", pieces, spec, seed=0, optimizer="sgd")
+    assert sgd.meta["train"]["optimizer"] == "sgd" and sgd.meta["train"]["lr"] == cfg.lr_sgd and not sgd.val
+    conts = lg.continue_prompts(r, [spec.bos(), lg.prompt_of(pieces[0], spec, 0.5)], 1.0, seed=3)
+    assert len(conts) == 2 and conts == lg.continue_prompts(r, [spec.bos(), lg.prompt_of(pieces[0], spec, 0.5)],
+                                                            1.0, seed=3)
+
+
 def test_losses_and_two_streams(tmp_path, monkeypatch):
     monkeypatch.setattr(lg, "cache_dir", lambda *parts: tmp_path.joinpath(*parts))
     notes = scale_notes([0, 700, 400, 500] * 6, dur=0.25)
     tcfg = config.TrainConfig(steps=4, batch_size=2, progress=False, device="cpu", ema_decay=None)
-    spec2 = lg.TokenSpec(fmt="2d")
+    spec2 = TokenSpec(fmt="2d")
     with pytest.raises(ConfigError):
-        lg.train_lm([spec2.encode(notes)], spec2, lg.model_config(spec2, 8, 8, 1, 0.0), tcfg, loss="mse")
+        lg.train_lm([spec2.encode(notes)], spec2, lg.model_config(spec2, "tiny", embed_dim=8, hidden_size=8), tcfg, loss="mse")
     with pytest.raises(ConfigError):
         lg.make_loss("hinge")
-    r2 = lg.train_lm([spec2.encode(notes)] * 2, spec2, lg.model_config(spec2, 8, 8, 1, 0.0), tcfg,
+    r2 = lg.train_lm([spec2.encode(notes)] * 2, spec2, lg.model_config(spec2, "tiny", embed_dim=8, hidden_size=8), tcfg,
                      loss="label_smoothing")
     cont = lg.continuation(r2.model, spec2, spec2.bos(), 3.0, seed=1)
     assert cont.shape[1] == 2 and spec2.seconds(cont) >= 3.0 - 1e-9
-    spec1 = lg.TokenSpec(fmt="1d")
-    r1 = lg.train_lm([spec1.encode(notes)] * 2, spec1, lg.model_config(spec1, 8, 8, 1, 0.0), tcfg, loss="mse")
+    spec1 = TokenSpec(fmt="1d")
+    r1 = lg.train_lm([spec1.encode(notes)] * 2, spec1, lg.model_config(spec1, "tiny", embed_dim=8, hidden_size=8), tcfg, loss="mse")
     out = lg.continuation(r1.model, spec1, spec1.bos(), 1.0, loss="mse")
     assert out.shape == (8,) and (out >= 3).all()  # greedy regression: REST or pitches only
 

@@ -1,6 +1,7 @@
 """Chapter 4 recipes: grid specs, a tiny trained DDPM, stitching, the CLI, and the hallucination and
 seam metrics on constructed cases (a middle of noise or of a repeated loop scores high, real audio low)."""
 
+import json
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from maqamgen import config, corpus, features, metrics
+from maqamgen import config, corpus, evaluation, features, metrics, results
 from maqamgen.diffusion import run as runner, stitch
 from maqamgen.recipes import ch04_unet_ddpm as ch04
 from maqamgen.errors import ConfigError
@@ -39,17 +40,51 @@ def _long_real(mels, T=180):
 
 
 def test_grid_specs_one_at_a_time_and_full():
-    D = config.DDPMChapterConfig()
-    specs = ch04.grid_specs(D)
+    ddpm_cfg = config.DDPMChapterConfig()
+    specs = ch04.grid_specs(ddpm_cfg)
     labels = [s.label for s in specs]
-    assert labels[0] == "/".join(D.base) and len(labels) == len(set(labels))
-    assert {s.optimizer for s in specs} == set(D.grid_optimizers)
-    assert all(s.steps == D.grid_steps for s in specs)
-    assert next(s for s in specs if s.optimizer == "sgd").lr == D.lr_sgd
+    assert labels[0] == "/".join((*ddpm_cfg.base, ddpm_cfg.train.optimizer)) and len(labels) == len(set(labels))
+    assert {s.optimizer for s in specs} == set(ddpm_cfg.grid_optimizers)
+    assert all(s.steps == ddpm_cfg.grid_steps for s in specs)
+    assert next(s for s in specs if s.optimizer == "sgd").train.lr == ddpm_cfg.lr_sgd
     full = ch04.grid_specs(config.DDPMChapterConfig(grid="full"))
-    assert len(full) == len(D.grid_schedules) * len(D.grid_losses) * len(D.grid_optimizers)
+    assert len(full) == len(ddpm_cfg.grid_schedules) * len(ddpm_cfg.grid_losses) * len(ddpm_cfg.grid_optimizers)
     with pytest.raises(ConfigError):
         ch04.grid_specs(config.DDPMChapterConfig(grid="random"))
+
+
+def test_training_settings_come_from_the_chapter_config():
+    """Warm-up, EMA, clipping, weight decay and logging are the config's; only AdamW decays."""
+    for name in config.PROFILES:
+        ddpm_cfg = config.profile(name).ddpm
+        tc = ddpm_cfg.train
+        for sp in [ch04.base_spec(ddpm_cfg, seed=3)] + ch04.grid_specs(ddpm_cfg, seed=3):
+            t = sp.train_config()
+            assert (t.warmup_steps, t.ema_decay, t.grad_clip, t.log_every, t.seed) == \
+                (tc.warmup_steps, tc.ema_decay, tc.grad_clip, tc.log_every, 3)
+            assert t.warmup_steps < t.steps
+            assert t.weight_decay == (tc.weight_decay if sp.optimizer == "adamw" else 0.0)
+            assert sp.preset == ddpm_cfg.preset and sp.T == ddpm_cfg.T
+    ddpm_cfg = config.profile("book").ddpm
+    assert ch04.base_spec(ddpm_cfg).steps == ddpm_cfg.train.steps
+    changed = ch04.base_spec(ddpm_cfg, preset="small", steps=7, batch_size=2, warmup_steps=1)
+    assert (changed.preset, changed.steps, changed.batch_size, changed.train.warmup_steps) == ("small", 7, 2, 1)
+    with pytest.raises(ConfigError, match="unknown spec field"):
+        ch04.base_spec(ddpm_cfg, widths=(8, 16))
+    with pytest.raises(ConfigError, match="warm-up"):
+        ch04.base_spec(ddpm_cfg, steps=5, warmup_steps=5)
+
+
+def test_spec_identity_ignores_runtime_settings_and_round_trips():
+    ddpm_cfg = config.profile("smoke").ddpm
+    spec = ch04.base_spec(ddpm_cfg)
+    other = ch04.base_spec(ddpm_cfg, device="auto", progress=True, ckpt_every=1)
+    assert spec.to_dict() == other.to_dict()
+    assert spec.to_dict() != ch04.base_spec(ddpm_cfg, ema_decay=0.9).to_dict()
+    again = runner.DenoiserSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again.to_dict() == spec.to_dict() and again.train.device == config.TrainConfig().device
+    with pytest.raises(ConfigError):
+        runner.DenoiserSpec.from_dict({"schedule": "cosine", "steps": 3, "widths": []})  # run format 2
 
 
 def test_hallucination_index_real_low_noise_and_loop_high(smoke_mels):
@@ -76,12 +111,12 @@ def test_seam_metrics_real_seamless_and_splice_abrupt(smoke_mels):
     S = _long_real(mels)
     seams = list(range(20, 180, 20))
     fake = metrics.seam_metrics(S, seams)  # no seam at all: positions like any other
-    assert 0.5 < fake["jump_ratio"] < 2.0 and 0.5 < fake["flux_ratio"] < 2.5
+    assert 0.5 < fake["step_ratio"] < 2.0 and 0.5 < fake["seam_jump_ratio"] < 2.5
     # every 20 frames, a piece from elsewhere at another level: audible seams
     other = _long_real(mels[::-1], 180)
     pieces = [(S if k % 2 == 0 else np.clip(other + 0.5, -1, 1))[:, s0:s0 + 20] for k, s0 in enumerate(range(0, 180, 20))]
     bad = metrics.seam_metrics(np.concatenate(pieces, axis=1), seams)
-    assert bad["jump_ratio"] > 2 * fake["jump_ratio"] and bad["flux_ratio"] > 2 * fake["flux_ratio"]
+    assert bad["step_ratio"] > 2 * fake["step_ratio"] and bad["seam_jump_ratio"] > 2 * fake["seam_jump_ratio"]
     with pytest.raises(ValueError):
         metrics.seam_metrics(S, [1])
 
@@ -100,7 +135,9 @@ def test_loop_score_and_nearest_frame_distance():
 def tiny(tmp_path_factory):
     c = corpus.load("smoke", progress=False)
     tr = features.load_patches(c, "train", config.FeatureConfig())
-    spec = runner.DenoiserSpec(steps=3, batch_size=4, widths=(8, 16), T=50)
+    spec = runner.DenoiserSpec(preset="tiny", T=50,
+                               train=config.TrainConfig(steps=3, batch_size=4, log_every=1,
+                                                        device="cpu", progress=False))
     out = tmp_path_factory.mktemp("tiny")
     return runner.train_denoiser(spec, tr, out_dir=out), tr
 
@@ -125,6 +162,45 @@ def test_train_sample_reload_and_generate_long(tiny):
         stitch.generate_long(m, -1.0)
     with pytest.raises(ConfigError):
         runner.sample(m, [0], "euler")
+
+
+def test_load_denoiser_refuses_an_older_run_format(tiny, tmp_path):
+    import shutil
+
+    m, _ = tiny
+    old = tmp_path / "old"
+    shutil.copytree(m.out_dir, old)
+    rec = json.loads((old / runner.RECORD).read_text())
+    rec["version"] = 2
+    (old / runner.RECORD).write_text(json.dumps(rec))
+    with pytest.raises(ConfigError, match="run format 2"):
+        runner.load_denoiser(old)
+
+
+def test_core_metrics_follow_the_results_schema(tiny):
+    """The reference model's record: every core key, intervals where measured, and it saves."""
+    m, tr = tiny
+    rng = np.random.default_rng(0)
+    n, d = 6, 4
+    ev = evaluation.Evaluator(classifier=None, ref=None, ref_emb=rng.normal(size=(n, d)),
+                              ref_pcd=rng.random((n, 72)), bank=tr.frames_bank(max_frames=500))
+    per_sample = {"emb": rng.normal(size=(n, d)) + 1.0, "clf_ok": np.arange(n) % 2 == 0,
+                  "nn_dist": rng.random(n), "pcd": rng.random((n, 72)), "est_ok": np.zeros(n, bool),
+                  "voiced_s": rng.random(n)}
+    judged = ev.summarize(per_sample, n_boot=50)
+    mel, seams = stitch.generate_long(m, 3.0, 0, "inpaint", steps=2, seed=0)
+    core = ch04.core_metrics(judged, params=m.n_params, train_s=m.seconds, gen_s_per_audio_s=0.5,
+                             long_mel=mel, seams=seams, bank=ev.bank)
+    assert set(core) == set(results.CORE_METRICS)
+    results._check_core("unet_ddpm", core)
+    for key in ("fd", "maqam_acc_estimator", "maqam_acc_classifier", "pcd_js_audio", "frame_dist"):
+        iv = core[key]
+        assert iv["lo"] <= iv["value"] <= iv["hi"] and iv["n"] == n
+    assert core["maqam_acc_classifier"]["value"] == pytest.approx(0.5)
+    assert core["params"] == m.n_params and np.isfinite(core["seam_jump_ratio"])
+    assert core["hallucination_index"] >= 0.0
+    no_pitch = ev.summarize({k: per_sample[k] for k in ("emb", "clf_ok", "nn_dist")}, n_boot=0)
+    assert "na" in evaluation.core_metrics(no_pitch)["pcd_js_audio"]
 
 
 def run(*args):
@@ -155,7 +231,7 @@ def test_cli_train_and_generate_unet(tmp_path, capsys):
         args.update(dict(zip(bad[::2], bad[1::2])))
         keep = tmp_path / "keep.wav"
         keep.write_bytes(b"precious")
-        rc = cli.main(["generate", "unet", *[v for kv in args.items() for v in kv], "-o", str(keep)])
+        rc = cli.main(["generate", "unet", *[v for kv in args.items() for v in kv], "-o", str(keep), "--force"])
         lines = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(lines) == 1 and lines[0].startswith("maqamgen: error: ")
         assert problem in lines[0] and keep.read_bytes() == b"precious"

@@ -21,6 +21,37 @@ def test_cut_patches_positions():
     assert P.shape == (3, 3, 4) and starts.tolist() == [0, 3, 6]
     np.testing.assert_array_equal(P[1], M[:, 3:7])
     assert features.cut_patches(M, 11, 1)[0].shape == (0, 3, 11)
+    B, st = features.cut_patches(np.stack([M, M + 100]), 4, 3)  # leading axes are kept
+    assert B.shape == (2, 3, 3, 4) and np.array_equal(B[1, 2], M[:, 6:10] + 100)
+    with pytest.raises(ConfigError):
+        features.cut_patches(M, 0, 1)
+
+
+def test_cut_windows_and_resample_mels():
+    x = torch.arange(2 * 3 * 10, dtype=torch.float32).reshape(2, 1, 3, 10)
+    w = features.cut_windows(x, 4)
+    assert w.shape == (4, 1, 3, 4)
+    assert torch.equal(w[1], x[0, :, :, 4:8]) and torch.equal(w[2], x[1, :, :, :4])
+    assert features.cut_windows(x, 16).shape == x.shape
+    assert torch.equal(features.resample_mels(x, 3), x)
+    ramp = torch.from_numpy(((np.arange(32) + 1) / 33)[None, None, :, None].repeat(5, -1)).float()
+    r = features.resample_mels(ramp, 64)
+    assert r.shape == (1, 1, 64, 5)
+    target = torch.from_numpy((np.arange(64) + 1) / 65).float()
+    inside = (target >= 1 / 33) & (target <= 32 / 33)
+    assert torch.allclose(r[0, 0, inside, 0], target[inside], atol=1e-6)
+
+
+def test_audio_patches_on_the_grid(smoke):
+    cfg = FeatureConfig()
+    tr = features.load_patches(smoke, "train", cfg)
+    clip = smoke.split("train")[0]
+    y, sr = smoke.audio(clip)
+    x = features.audio_patches(y, sr, cfg, tr.normalizer)
+    assert x.shape[1:] == (1, cfg.n_mels, cfg.frames) and x.dtype == torch.float32
+    first = tr.x[[i for i, c in enumerate(tr.clip_ids) if c == clip.id][0]]
+    assert torch.allclose(x[0], first)  # the first patch of the clip, as load_patches cut it
+    assert len(x) == features.clip_mel_db(y, sr, cfg).shape[1] // cfg.frames
 
 
 def test_normalizer_round_trip_and_clipping():

@@ -29,7 +29,10 @@ def batch_of(pieces, window):
 
 
 def test_presets_and_shapes():
-    assert set(LSTM_PRESETS) == {"tiny", "small", "book", "report"}
+    assert set(LSTM_PRESETS) == {"tiny", "small", "book", "full", "report"}
+    from maqamgen import config
+    for name in ("smoke", "book", "full"):  # every profile names a preset, the only sizes there are
+        assert config.profile(name).lstm.preset in LSTM_PRESETS
     m = LSTMLM(lstm_config("report", V))
     assert m.lstm.hidden_size == 6 and m.lstm.num_layers == 5
     m = LSTMLM(lstm_config("tiny", V))

@@ -71,3 +71,51 @@ def test_moving_average_and_loss_tail():
     assert np.allclose(M.moving_average([1, 2], 1), [1, 2])
     t = M.loss_tail([9.0] * 6 + [1.0, 3.0], frac=0.25)
     assert t["final_loss"] == 2.0 and abs(t["loss_cv"] - 0.5) < 1e-12
+
+
+# ----------------------------------------------------------------------------- symbolic (note-level)
+
+
+def _scale(cents, dur=0.5, tonic=146.83):
+    return [Note(i * dur, (i + 1) * dur, tonic * 2 ** (c / 1200), 0.0) for i, c in enumerate(cents)]
+
+
+def test_note_pcd_and_interval_histogram():
+    notes = _scale([0, 200, 350, 1200, 0])
+    p = metrics.note_pcd(notes, 146.83)
+    assert p.shape == (24,) and p.sum() == pytest.approx(1.0)
+    assert p[0] == pytest.approx(3 / 5) and p[4] == pytest.approx(1 / 5) and p[7] == pytest.approx(1 / 5)
+    assert metrics.note_pcd(notes, 146.83, bins=12, weight="count")[0] == pytest.approx(3 / 5)
+    assert not metrics.note_pcd([], 146.83).any()
+    h, edges = metrics.note_interval_histogram(notes)
+    assert h.shape == (49,) and edges.shape == (50,) and h.sum() == 4
+    centre = 24  # 0 cents; bins are centred on multiples of 50 cents
+    assert h[centre + 4] == 1 and h[centre + 3] == 1 and h[centre + 17] == 1 and h[0] == 1  # -1200: the end bin
+    assert metrics.note_interval_histogram(notes[:1])[0].sum() == 0
+    # the same histogram as the one of pitch sequences in cents, and symmetric
+    h2, _ = metrics.interval_histogram([[0, 200, 350, 1200, 0]], 50.0)
+    assert (h == h2).all()
+    up, e = metrics.interval_histogram([[0, 1200, 0, -2000]], 100.0, 1200.0)
+    assert up[-1] == 1 and up[0] == 2 and e[0] == -1250 and e[-1] == 1250
+
+
+def test_note_out_of_scale_is_one_minus_scale_adherence():
+    hijaz = [0, 100, 400, 500, 700, 800, 1000, 1200]
+    assert metrics.note_out_of_scale(_scale(hijaz), "hijaz", 146.83) == 0.0
+    assert metrics.note_out_of_scale(_scale([150, 250]), "hijaz", 146.83) == 1.0
+    mixed = _scale([0, 150], dur=1.0) + [Note(2.0, 4.0, 146.83, 0.0)]
+    assert metrics.note_out_of_scale(mixed, "hijaz", 146.83) == pytest.approx(1 / 4)
+    assert metrics.note_out_of_scale(mixed, "hijaz", 146.83, weight="count") == pytest.approx(1 / 3)
+    assert np.isnan(metrics.note_out_of_scale([], "hijaz", 146.83))
+    assert metrics.scale_adherence([0.0, 150.0, 0.0], "hijaz", weights=[1.0, 1.0, 2.0],
+                                   practice=False) == pytest.approx(3 / 4)
+
+
+def test_js_divergence_bounds_and_empty_input():
+    p = np.array([0.5, 0.5, 0, 0])
+    assert metrics.js_divergence(p, p) == 0.0
+    assert metrics.js_divergence(p, [0, 0, 1, 1]) == pytest.approx(1.0)
+    assert 0 < metrics.js_divergence(p, [0.25, 0.25, 0.25, 0.25]) < 1
+    with pytest.raises(ValueError):
+        metrics.js_divergence(p, [0, 0, 0, 0])
+

@@ -7,9 +7,9 @@ from maqamgen import maqam as mq
 from maqamgen import synth
 from maqamgen.errors import ConfigError, NotesError
 from maqamgen.notes import Note
-from maqamgen.tokens import (BOS, HOLD, N_SPECIAL, PAD, REST, DurationGrid, PitchVocab, joint_ids,
-                             monophonic, notes_to_tokens_1d, notes_to_tokens_2d, split_joint_ids,
-                             tokens_1d_to_notes, tokens_2d_to_notes)
+from maqamgen.tokens import (BOS, HOLD, N_SPECIAL, PAD, REST, DurationGrid, PitchVocab, TokenSpec, crop,
+                             joint_ids, monophonic, notes_to_tokens_1d, notes_to_tokens_2d, shift,
+                             split_joint_ids, tokens_1d_to_notes, tokens_2d_to_notes, transpose)
 
 EPS = 1e-9
 
@@ -195,3 +195,38 @@ def test_joint_ids_round_trip():
     j = joint_ids(t)
     assert j.shape == (len(t),) and np.array_equal(split_joint_ids(j), t)
     assert joint_ids(np.zeros((1, 2), dtype=int))[0] == PAD
+
+
+# ----------------------------------------------------------------------------- TokenSpec and note lists
+
+
+def _scale(cents, dur=0.5, tonic=146.83):
+    return [Note(i * dur, (i + 1) * dur, tonic * 2 ** (c / 1200), 0.0) for i, c in enumerate(cents)]
+
+
+def test_token_spec_round_trip_and_seconds():
+    notes = _scale([0, 200, 350, 500])
+    for fmt in ("1d", "2d"):
+        spec = TokenSpec(fmt=fmt)
+        t = spec.encode(notes)
+        assert int(np.asarray(t).reshape(len(t), -1)[0, -1]) == BOS  # BOS first
+        assert [round(n.freq_hz, 1) for n in spec.decode(t)] == [round(n.freq_hz, 1) for n in notes]
+        assert abs(spec.seconds(t[1:]) - 2.0) < 0.07 and spec.seconds_per_token(t)[0] == (0.125 if fmt == "1d" else 0.0)
+        assert TokenSpec(**spec.to_dict()) == spec
+    assert TokenSpec(fmt="2d").dur_vocab_size == DurationGrid().n_tokens and TokenSpec().dur_vocab_size == 0
+    with pytest.raises(ConfigError):
+        TokenSpec(fmt="3d")
+
+
+def test_fold_transpose_shift_crop():
+    folded = TokenSpec().fold([Note(0, 1, 3000.0, 0.0), Note(1, 2, 20.0, 0.0)])
+    assert 1100 / 2 < folded[0].freq_hz <= 1100 and 55 <= folded[1].freq_hz < 110
+    notes = _scale([0, 200, 350])
+    slide = [Note(0.0, 1.0, 200.0, 0.0, ornament={"type": "slide", "from_hz": 190.0})]
+    assert transpose(notes, 146.83, 2 * 146.83)[2].freq_hz == pytest.approx(2 * notes[2].freq_hz)
+    assert transpose(slide, 100.0, 200.0)[0].ornament["from_hz"] == pytest.approx(380.0)
+    moved = shift(notes, -0.75)  # the first note ends before 0: dropped; the second is cut at 0
+    assert [(n.onset, n.offset) for n in moved] == [(0.0, 0.25), (0.25, 0.75)]
+    cut = crop(notes, 0.25, 1.25)
+    assert [(round(n.onset, 9), round(n.offset, 9)) for n in cut] == [(0.0, 0.25), (0.25, 0.75), (0.75, 1.0)]
+

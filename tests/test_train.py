@@ -197,8 +197,8 @@ def test_ddp_two_processes(tmp_path):
         env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert time.time() - t0 < 60
-    r0 = torch.load(tmp_path / "ddp" / "rank0.pt")
-    r1 = torch.load(tmp_path / "ddp" / "rank1.pt")
+    r0 = torch.load(tmp_path / "ddp" / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "ddp" / "rank1.pt", weights_only=True)
     assert all(torch.equal(r0[k], r1[k]) for k in r0)
     ckpt = T.load_checkpoint(tmp_path / "ddp")
     assert ckpt["step"] == steps and ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2

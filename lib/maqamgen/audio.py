@@ -41,6 +41,8 @@ from maqamgen import runtime
 __all__ = [
     "SILENCE_PEAK",
     "NORMALIZE_PEAK",
+    "MIN_FILE_SR",
+    "MAX_FILE_SR",
     "load_audio",
     "save_audio",
     "check_audio",
@@ -70,6 +72,10 @@ __all__ = [
 SILENCE_PEAK = 1e-6
 #: Peak amplitude that ``save_audio(..., normalize=True)`` scales to (-0.09 dBFS).
 NORMALIZE_PEAK = 0.99
+#: Lowest and highest sample rate (Hz) :func:`load_audio` accepts in a file: outside, the header is
+#: corrupt or the file is not music (and resampling it would take minutes or all the memory).
+MIN_FILE_SR = 1_000
+MAX_FILE_SR = 768_000
 #: Smallest magnitude represented in dB (-100 dB re 1), as in ``librosa.amplitude_to_db``.
 AMIN = 1e-5
 
@@ -111,8 +117,6 @@ def check_audio(y, sr, path="<array>", allow_silent: bool = False) -> np.ndarray
     Raises:
         AudioError: wrong shape, no samples, NaN/inf samples, silence, or a bad sample rate;
             the message is ``"PATH: problem"``.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
         raise AudioError(f"sample rate must be a positive integer number of Hz, got {sr!r}", path)
@@ -179,14 +183,15 @@ def load_audio(
 
     Raises:
         AudioError: missing file, a directory, an empty (0-byte) file, a file that is not
-            readable audio, zero samples, NaN/inf samples, silence, or a sample rate other than
-            ``expected_sr``. The message is one line: ``"PATH: problem"``.
-
-    Used in: book/part1/01_stft_filtering.md
+            readable audio, zero samples, NaN/inf samples, silence, a sample rate outside
+            [:data:`MIN_FILE_SR`, :data:`MAX_FILE_SR`] or other than ``expected_sr``. The
+            message is one line: ``"PATH: problem"``.
     """
     p = Path(path)
     if sr is not None:
         sr = _check_positive_int("sr", sr)
+        if sr > MAX_FILE_SR:
+            raise ConfigError(f"sr must be at most {MAX_FILE_SR} Hz, got {sr}")
     if not p.exists():
         raise AudioError("file not found", p)
     if p.is_dir():
@@ -203,6 +208,9 @@ def load_audio(
         raise AudioError(f"cannot read file ({e.strerror or e})", p) from None
     except (RuntimeError, ValueError, TypeError) as e:  # sf.LibsndfileError is a RuntimeError
         raise AudioError(f"not a readable audio file ({_short_reason(e)})", p) from None
+    if not MIN_FILE_SR <= file_sr <= MAX_FILE_SR:
+        raise AudioError(f"sample rate {file_sr} Hz is outside [{MIN_FILE_SR}, {MAX_FILE_SR}] Hz "
+                         "(a corrupt header?)", p)
     if expected_sr is not None and file_sr != expected_sr:
         raise AudioError(f"sample rate is {file_sr} Hz, expected {expected_sr} Hz", p)
     y = data.mean(axis=1) if mono else data.T
@@ -237,8 +245,6 @@ def save_audio(path, y, sr: int, normalize: bool = False, subtype: str | None = 
     Raises:
         AudioError: unknown extension, invalid samples (see :func:`check_audio`), a peak above
             1 without ``normalize``, or a failed write.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     p = Path(path)
     fmt, default_subtype = audio_format(p)
@@ -336,8 +342,6 @@ def istft(S, hop_length: int = 512, window="hann", length: int | None = None) ->
 
     Returns:
         float32 signal, shape ``(length,)`` or ``((n_frames - 1) * hop_length,)``.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     import torch
 
@@ -369,8 +373,6 @@ def magnitude_to_db(S, ref="max", amin: float = AMIN, top_db: float | None = Non
 
     Returns:
         float32 dB values, same shape as ``S``.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     mag = np.abs(np.asarray(S)).astype(np.float64)
     ref_value = float(mag.max()) if isinstance(ref, str) and ref == "max" else float(ref)
@@ -392,8 +394,6 @@ def db_to_magnitude(F_db, ref: float = 1.0) -> np.ndarray:
 
     Returns:
         float64 magnitudes, same shape.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     return float(ref) * np.power(10.0, np.asarray(F_db, dtype=np.float64) / 20.0)
 
@@ -430,16 +430,12 @@ def stft_db(
 
 def frequencies(sr: int, n_fft: int) -> np.ndarray:
     """Centre frequency in Hz of each STFT bin, shape ``(n_fft // 2 + 1,)``: ``k * sr / n_fft``.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     return np.fft.rfftfreq(_check_positive_int("n_fft", n_fft), d=1.0 / _check_positive_int("sr", sr))
 
 
 def frame_times(n_frames: int, sr: int, hop_length: int) -> np.ndarray:
     """Centre time in seconds of each (centred) STFT frame, shape ``(n_frames,)``: ``t * hop / sr``.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     return np.arange(int(n_frames)) * (_check_positive_int("hop_length", hop_length) / _check_positive_int("sr", sr))
 
@@ -633,8 +629,6 @@ def griffin_lim(
 
     Returns:
         float32 signal, shape ``(length,)`` or ``((n_frames - 1) * hop_length,)``.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     import torch
     import torchaudio
@@ -749,8 +743,6 @@ def mel_spectrogram_db(
     Returns:
         float32 array, shape ``(n_mels, 1 + n_samples // hop_length)``, in dB
         (``10 * log10(power / ref)``, power floor 1e-10).
-
-    Used in: book/part1/01_stft_filtering.md (and the later chapters' models)
     """
     import torch
     import torchaudio
@@ -804,8 +796,6 @@ def mel_to_audio(
 
     Returns:
         float32 signal, shape ``(length,)`` or ``((n_frames - 1) * hop_length,)``.
-
-    Used in: book/part1/01_stft_filtering.md (and the later chapters' models)
     """
     import torch
     import torchaudio
@@ -846,8 +836,6 @@ def spectral_flatness(F, is_db: bool = True) -> tuple[np.ndarray, float]:
 
     Returns:
         ``(per_frame, mean)``: float64 array of shape ``(n,)`` and its mean over frames.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     F = np.asarray(F, dtype=np.float64)
     if F.ndim != 2:

@@ -12,7 +12,8 @@ compares. The classifier is trained once per corpus and feature setting with the
 training loop (:func:`maqamgen.train.train`) and cached under ``data/cache/classifier/<hash>``
 with its held-out accuracy; it is deliberately small so that the cache is built in seconds.
 
-Used in: book/part1/04_unet_ddpm.md (and later chapters' Frechet distances)
+Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md (and every later
+chapter's Frechet distance, through :mod:`maqamgen.evaluation`)
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def get_classifier(train_set, heldout_set, steps: int = 400, seed: int = 0, batc
     Returns:
         The :class:`Classifier`.
 
-    Used in: book/part1/04_unet_ddpm.md
+    Used in: lib/maqamgen/evaluation.py (the evaluator of Chapters 4 and 5)
     """
     out = cache_dir("classifier", _digest(train_set, steps, seed))
     model = MelCNN(len(train_set.maqamat))

@@ -1,20 +1,63 @@
 """The ``maqamgen`` command.
 
 Subcommands: ``synth`` (note JSON -> oud audio), ``book`` (execute chapters and render the book),
-``corpus`` (the synthetic taqsim corpus of a profile), ``train lstm`` / ``generate lstm`` (the
-LSTM of Chapter 7 on your own note JSON).
+``corpus`` (the synthetic taqsim corpus of a profile), ``estimate`` (maqam and tonic of
+recordings), ``train lstm|unet`` / ``generate lstm|unet`` (the models of Chapters 4 and 7).
 Bad input exits non-zero with one line ``maqamgen: error: FILE: problem`` and no traceback.
+
+Your files are never lost: see :data:`CONVENTIONS` (printed by ``maqamgen --help``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+CONVENTIONS = """\
+files:
+  An existing output file is never overwritten unless --force is given; `train lstm` into a
+  folder that holds a run needs --resume (continue it) or --force (start afresh); `train unet`
+  needs --resume; `corpus -o` writes only into an empty folder or an earlier corpus export.
+  Every file is written to a temporary name and renamed when complete: a failure (read-only
+  folder, full disk, Ctrl-C) leaves no partial file and the previous file intact. Inputs are
+  only read. Checkpoints are loaded as data only (never code: torch weights_only).
+
+exit status:
+  0 success; 2 bad input or a refused write (one line `maqamgen: error: FILE: problem`);
+  1 an unexpected failure (a bug); 130 interrupted.
+"""
+
+
+def _check_output_file(path: str, force: bool) -> None:
+    """Refuse to overwrite an existing file without --force, and an output that cannot be written."""
+    from maqamgen.errors import ConfigError
+
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError("is a folder; give an output file name", p)
+    if p.exists() and not force:
+        raise ConfigError("exists; pass --force to overwrite it", p)
+    if not p.parent.is_dir():
+        raise ConfigError(f"folder {p.parent} does not exist", p)
+
+
+def _check_output_folder(path: str) -> None:
+    """``corpus -o``: an empty or missing folder, or an earlier corpus export (it has index.json)."""
+    from maqamgen.errors import ConfigError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError("exists and is not a folder", p)
+    if p.is_dir() and any(p.iterdir()) and not (p / "index.json").is_file():
+        raise ConfigError("folder is not empty and holds no corpus (no index.json); choose an empty "
+                          "or new folder", p)
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from maqamgen import synth
 
+    _check_output_file(args.output, args.force)
     info = synth.render_notes_file(args.notes, args.output, sr=args.sr, seed=args.seed)
     print(f"wrote {args.output}: {info['seconds']:.1f} s, {info['n_notes']} notes, "
           f"{info['realtime_factor']:.0f}x real time")
@@ -36,6 +79,7 @@ def _cmd_corpus(args: argparse.Namespace) -> int:
     from maqamgen import config, corpus
 
     cfg = config.profile(args.profile).corpus
+    _check_output_folder(args.output)
     t0 = time.perf_counter()
     c = corpus.build(cfg, workers=args.workers, force=args.force, progress=not args.quiet)
     wall = time.perf_counter() - t0
@@ -64,7 +108,8 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="maqamgen", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="maqamgen", description=__doc__.splitlines()[0], epilog=CONVENTIONS,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="render a note JSON file with the oud synthesizer")
@@ -72,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="output audio file (.wav/.flac/.ogg)")
     s.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default 22050)")
     s.add_argument("--seed", type=int, default=0, help="seed of the pluck noise and timbre jitter")
+    s.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     s.set_defaults(func=_cmd_synth)
 
     b = sub.add_parser("book", help="execute the chapters with papermill and render the book")
@@ -92,14 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("corpus", help="generate (or reuse) a profile's synthetic taqsim corpus, copy it to a folder")
     c.add_argument("--profile", default="book", help="smoke | book | full (default book)")
-    c.add_argument("-o", "--output", required=True, help="folder to write the corpus to (audio/, notes/, index.json)")
+    c.add_argument("-o", "--output", required=True,
+                   help="folder to write the corpus to (audio/, notes/, index.json): a new or empty "
+                        "folder, or an earlier corpus export")
     c.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     c.add_argument("--force", action="store_true", help="regenerate even when the cache is complete")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_cmd_corpus)
 
     e = sub.add_parser("estimate", help="estimate the maqam and tonic of audio files")
-    e.add_argument("files", nargs="+", metavar="FILE", help="audio files (.wav, .flac, .ogg, ...)")
+    e.add_argument("files", nargs="+", metavar="FILE",
+                   help="audio files (.wav, .flac, .ogg, ...); a bad file is named on stderr with its "
+                        "reason and the others are still judged; exit 0 if all were judged, 2 if any "
+                        "was bad input, 1 if maqamgen failed on one")
     e.add_argument("--json", action="store_true", help="one JSON object per line per file")
     e.add_argument("--method", default="pcd", choices=("pcd", "fft", "fft_outer_thirds"),
                    help="pcd (pitch tracking, default) or the report's fft / fft_outer_thirds")
@@ -114,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--profile", default="book", help="smoke | book | full: model size and steps (default book)")
     tl.add_argument("-o", "--output", required=True, help="run folder (checkpoint, losses, continuation)")
     tl.add_argument("--resume", action="store_true", help="continue the run in the folder from its checkpoint")
+    tl.add_argument("--force", action="store_true",
+                    help="start afresh in a folder that holds a run (its checkpoint and outputs are replaced)")
     tl.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the profile's)")
     tl.add_argument("--seconds", type=float, default=30.0, help="length of the continuation, s (default 30)")
     tl.add_argument("--rate", type=float, default=None, help="1D frames per second (default: the profile's)")
@@ -128,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     gl.add_argument("-o", "--output", required=True, help="out.json (notes), out.mid (MIDI) or out.wav (oud synth)")
     gl.add_argument("--seed", type=int, default=0, help="sampling seed")
     gl.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    gl.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     gl.set_defaults(func=_cmd_generate_lstm)
 
     tu = trs.add_parser("unet", help="train the U-Net DDPM of Chapter 4 on a profile's corpus "
@@ -147,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     gu.add_argument("--stitch", default="inpaint", choices=("inpaint", "concat"),
                     help="continue each patch from the previous one's tail (inpaint, default) or concatenate")
     gu.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight (default 2)")
+    gu.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     gu.set_defaults(func=_cmd_generate_unet)
     return p
 
@@ -164,6 +219,7 @@ def _cmd_train_unet(args: argparse.Namespace) -> int:
 def _cmd_generate_unet(args: argparse.Namespace) -> int:
     from maqamgen.recipes import ch04_unet_ddpm
 
+    _check_output_file(args.output, args.force)
     info = ch04_unet_ddpm.cli_generate(args.checkpoint, args.seconds, args.output, maqam=args.maqam,
                                 seed=args.seed, steps=args.steps, method=args.stitch,
                                 guidance_scale=args.guidance)
@@ -173,8 +229,18 @@ def _cmd_generate_unet(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_lstm(args: argparse.Namespace) -> int:
+    from maqamgen import train as trainer
+    from maqamgen.errors import ConfigError
     from maqamgen.recipes import ch07_lstm_tokens
 
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("output exists and is not a folder", out)
+    if args.resume and args.force:
+        raise ConfigError("--resume continues the run in the folder, --force replaces it: give one")
+    if (out / trainer.CHECKPOINT).exists() and not (args.resume or args.force):
+        raise ConfigError("folder already holds a run; pass --resume to continue it, --force to start "
+                          "afresh, or choose another folder", out)
     ch07_lstm_tokens.cli_train(args.notes, args.output, tokens=args.tokens, profile=args.profile, steps=args.steps,
                       resume=args.resume, seconds=args.seconds, seed=args.seed, rate_hz=args.rate)
     return 0
@@ -183,24 +249,44 @@ def _cmd_train_lstm(args: argparse.Namespace) -> int:
 def _cmd_generate_lstm(args: argparse.Namespace) -> int:
     from maqamgen.recipes import ch07_lstm_tokens
 
+    _check_output_file(args.output, args.force)
     ch07_lstm_tokens.cli_generate(args.checkpoint, args.output, seconds=args.seconds, seed=args.seed,
                          temperature=args.temperature)
     return 0
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
+    """Judge every file; a bad one is named on stderr with its reason and the others go on.
+
+    Exit status: 0 when every file was judged, 2 when some were bad input (missing, unreadable,
+    silent, unpitched, ...), 1 when maqamgen itself failed on one (a bug: the reason says so).
+    """
     import json
+    import warnings
 
     from maqamgen import estimate
     from maqamgen.errors import MaqamgenError
 
-    failed = 0
+    bad = crashed = 0
     for f in args.files:
         try:
-            est = estimate.estimate_file(f, method=args.method)
+            with warnings.catch_warnings():  # numpy/librosa overflow warnings on extreme files:
+                warnings.simplefilter("ignore", RuntimeWarning)  # the estimate or the error says it
+                est = estimate.estimate_file(f, method=args.method)
         except MaqamgenError as err:  # judge the other files, fail at the end
-            print(f"maqamgen: error: {err if err.path else f'{f}: {err}'}", file=sys.stderr, flush=True)
-            failed += 1
+            _error(err if err.path else f"{f}: {err}")
+            bad += 1
+            continue
+        except OSError as err:
+            _error(f"{getattr(err, 'filename', None) or f}: {err.strerror or err}")
+            bad += 1
+            continue
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # noqa: BLE001 - one file must not stop the batch
+            _error(f"{f}: unexpected {type(err).__name__}: {_one_line(err)} "
+                   "(a bug in maqamgen; please report it)")
+            crashed += 1
             continue
         d = est.to_dict()
         if args.json:
@@ -209,7 +295,16 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         else:
             print(f"{f}\t{d['maqam']:9s} tonic {d['tonic_hz']:7.2f} Hz  confidence {d['confidence']:.2f}",
                   flush=True)
-    return 2 if failed else 0
+    return 1 if crashed else (2 if bad else 0)
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text[:200] + ("..." if len(text) > 200 else "")
+
+
+def _error(message) -> None:
+    print(f"maqamgen: error: {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except MaqamgenError as e:
-        print(f"maqamgen: error: {e}", file=sys.stderr)
+        _error(e)
+        return 2
+    except OSError as e:  # a read-only or vanished folder, a full disk, ...: one line, no traceback
+        where = e.filename or ""
+        _error(f"{where}: {e.strerror or _one_line(e)}" if where else (e.strerror or _one_line(e)))
         return 2
     except KeyboardInterrupt:
         print("maqamgen: interrupted", file=sys.stderr)

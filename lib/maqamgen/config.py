@@ -7,7 +7,9 @@ A chapter's ``parameters`` cell holds scalars only (``profile = "book"``, ``maqa
 * ``book``  -- the default: the whole book on a 2-core CPU, with results that mean something.
 * ``full``  -- the report's scale, meant for a GPU.
 
-Used in: every chapter (``cfg = maqamgen.config.profile(profile)``).
+Used in: book/intro.md, book/part1/01_stft_filtering.md, book/part1/02_maqam_estimation.md,
+book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md,
+book/part2/07_lstm_tokens.md (every chapter: ``cfg = maqamgen.config.profile(profile)``)
 """
 
 from __future__ import annotations
@@ -28,13 +30,11 @@ class AudioConfig:
         sr: sample rate in Hz.
         n_fft: STFT window length in samples (bin width ``sr / n_fft`` Hz).
         hop_length: STFT hop in samples (frame period ``hop_length / sr`` s).
-        n_mels: mel bands for the log-mel features of the generative chapters.
     """
 
     sr: int = 22050
     n_fft: int = 2048
     hop_length: int = 256
-    n_mels: int = 128
 
     @property
     def bin_hz(self) -> float:
@@ -51,11 +51,11 @@ class AudioConfig:
 class STFTChapterConfig:
     """Chapter 1 (STFT filtering): what is synthesized and which grids are measured.
 
+    The threshold and smoothing width of the figures are the chapter's scalar parameters
+    (``alpha_db``, ``sigma``).
+
     Attributes:
         phrase_seconds: length of the synthesized oud phrase shown in the figures, s.
-        alpha_db: default threshold theta_alpha, dB relative to the spectrogram maximum (<= 0).
-        sigma_t: default Gaussian smoothing width along time, frames.
-        sigma_f: default Gaussian smoothing width along frequency, bins.
         alpha_grid_db: thresholds measured in the alpha sweep, dB.
         sigma_grid: smoothing widths measured in the sigma sweep (same in time and frequency).
         n_phrases: phrases (different seeds and maqamat) averaged in the measurements.
@@ -63,9 +63,6 @@ class STFTChapterConfig:
     """
 
     phrase_seconds: float = 8.0
-    alpha_db: float = -40.0
-    sigma_t: float = 1.5
-    sigma_f: float = 1.0
     alpha_grid_db: tuple[float, ...] = (-80.0, -70.0, -60.0, -50.0, -40.0, -30.0, -20.0, -10.0)
     sigma_grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
     n_phrases: int = 8
@@ -203,165 +200,6 @@ class EstimationChapterConfig:
 
 
 @dataclass(frozen=True)
-class FeatureConfig:
-    """Log-mel patches of the generative chapters (:mod:`maqamgen.features`).
-
-    Attributes:
-        n_mels: mel bands (the patch height ``H``).
-        frames: frames per patch (the patch width ``W``); ``frames * hop_length / sr`` s.
-        n_fft: STFT size of the mel spectrogram, samples.
-        hop_length: hop between frames, samples.
-        f_min, f_max: band edges of the mel filterbank, Hz.
-        patch_stride: frames between the starts of consecutive patches cut from a clip.
-        dynamic_range_db: the normalisation maps ``[top - dynamic_range_db, top]`` dB to [-1, 1]
-            (``top``: the 99.9th percentile of the training patches).
-    """
-
-    n_mels: int = 64
-    frames: int = 64
-    n_fft: int = 2048
-    hop_length: int = 512
-    f_min: float = 50.0
-    f_max: float = 1500.0
-    patch_stride: int = 32
-    dynamic_range_db: float = 80.0
-
-
-@dataclass(frozen=True)
-class DDPMChapterConfig:
-    """Chapter 4 (U-Net DDPM on log-mel patches): model, training grid, evaluation.
-
-    Attributes:
-        features: the log-mel patches.
-        preset: U-Net size preset (:data:`maqamgen.nets.unet.UNET_PRESETS`).
-        widths: override of the preset's channel widths (empty: the preset's).
-        T: diffusion steps.
-        target: what the network predicts (``eps``, ``x0``, ``v``).
-        p_uncond: classifier-free guidance: share of training samples with the null label.
-        guidance_scale: CFG weight ``w`` when sampling.
-        base: (schedule, loss, optimizer) of the reference model.
-        steps: optimizer steps of the reference model.
-        grid: ``one_at_a_time`` (vary one factor of ``base``) or ``full`` (every combination).
-        grid_schedules, grid_losses, grid_optimizers: the factors' levels.
-        grid_steps: optimizer steps of each grid model.
-        batch_size: training batch.
-        lr: peak learning rate of Adam/AdamW; ``lr_sgd`` of SGD with momentum 0.9.
-        n_eval: generated samples per model for the metrics.
-        eval_sampler, eval_steps: sampler of the grid's evaluation.
-        sampler_grid: (sampler, steps) pairs of the sampling study (on the reference model).
-        n_sampler_eval: samples per sampler setting.
-        classifier_steps: training steps of the in-domain classifier (Frechet distance).
-        gl_iter: Griffin-Lim iterations of the audio players and pitch metrics.
-        long_seconds: length of the stitched long generation.
-        torch_threads: torch threads while the chapter runs (0: torch's default); one thread is
-            several times faster than two on a shared 2-core machine.
-    """
-
-    features: FeatureConfig = field(default_factory=FeatureConfig)
-    preset: str = "tiny"
-    widths: tuple[int, ...] = ()
-    T: int = 1000
-    target: str = "eps"
-    p_uncond: float = 0.1
-    guidance_scale: float = 2.0
-    base: tuple[str, str, str] = ("cosine", "mse", "adamw")
-    steps: int = 120
-    grid: str = "one_at_a_time"
-    grid_schedules: tuple[str, ...] = ("linear", "cosine")
-    grid_losses: tuple[str, ...] = ("mse", "mae")
-    grid_optimizers: tuple[str, ...] = ("adam", "adamw", "sgd")
-    grid_steps: int = 120
-    batch_size: int = 8
-    lr: float = 2e-3
-    lr_sgd: float = 2e-2
-    n_eval: int = 16
-    eval_sampler: str = "ddim"
-    eval_steps: int = 10
-    sampler_grid: tuple[tuple[str, int], ...] = (("ddim", 5), ("ddim", 10), ("ddim", 25),
-                                                  ("ddpm", 100))
-    n_sampler_eval: int = 8
-    classifier_steps: int = 200
-    gl_iter: int = 8
-    long_seconds: float = 6.0
-    torch_threads: int = 1
-
-
-@dataclass(frozen=True)
-class LSTMChapterConfig:
-    """Chapter 7 (LSTM on note tokens) and ``maqamgen train lstm``: tokens, model, training, studies.
-
-    Attributes:
-        rate_hz: frames per second of 1D tokens.
-        embed_dim, hidden_size, num_layers, dropout: the LSTM (:class:`maqamgen.nets.lstm.LSTMConfig`).
-        window: training window, tokens (the reference run).
-        windows: window lengths of the sequence-length study.
-        batch_size: windows per step (the window study and the "independent tokens" run keep
-            ``batch_size * window`` tokens per step).
-        steps: optimizer steps of every run.
-        optimizer: reference optimizer; ``lr`` its peak learning rate (cosine decay).
-        optimizers: the optimizer study; ``lr_sgd`` is SGD's (momentum 0.9), ``weight_decay_adamw``
-            AdamW's decoupled weight decay.
-        lrs: the learning-rate study (reference optimizer).
-        losses: the loss study (:data:`maqamgen.lstmgen.LOSSES`).
-        seeds: seeds of the seed-sensitivity study (the first is the reference).
-        val_every: steps between points of the validation curve.
-        n_bach: Bach chorales used (the last ``bach_val`` validate).
-        bach_val: validation chorales.
-        bach_bpm: chorale tempo, quarter notes per minute (120: a 16th note is one 8 Hz frame).
-        prompt_seconds: opening of a validation clip used as the prompt of a continuation, s.
-        gen_seconds: length of each judged continuation, s.
-        n_judge: prompts (validation clips, one maqam after another) judged by the estimator.
-        drift_seconds: length of the long generations of the drift study, s.
-        drift_window_s: window of the drift metrics, s.
-        n_drift_sliding: long generations also made the report's way (sliding 64-token window).
-        temperature: sampling temperature.
-        torch_threads: torch intra-op threads while training (0: torch's default).
-    """
-
-    rate_hz: float = 8.0
-    embed_dim: int = 32
-    hidden_size: int = 96
-    num_layers: int = 1
-    dropout: float = 0.1
-    window: int = 64
-    windows: tuple[int, ...] = (16, 64, 256)
-    batch_size: int = 16
-    steps: int = 300
-    optimizer: str = "adam"
-    lr: float = 1e-2
-    optimizers: tuple[str, ...] = ("adam", "adamw", "sgd")
-    lr_sgd: float = 0.1
-    weight_decay_adamw: float = 0.01
-    lrs: tuple[float, ...] = (2e-3, 1e-2, 4e-2)
-    losses: tuple[str, ...] = ("ce", "label_smoothing", "mse")
-    seeds: tuple[int, ...] = (0, 1, 2)
-    val_every: int = 25
-    n_bach: int = 100
-    bach_val: int = 10
-    bach_bpm: float = 120.0
-    prompt_seconds: float = 4.0
-    gen_seconds: float = 10.0
-    n_judge: int = 8
-    drift_seconds: float = 180.0
-    drift_window_s: float = 15.0
-    n_drift_sliding: int = 2
-    temperature: float = 1.0
-    torch_threads: int = 1
-
-    def train_config(self, seed: int = 0, optimizer: str | None = None, lr: float | None = None,
-                     **changes) -> TrainConfig:
-        """The :class:`TrainConfig` of a run (cosine decay, gradient clipping at 1, no EMA)."""
-        opt = optimizer or self.optimizer
-        if lr is None:
-            lr = self.lr_sgd if opt == "sgd" else self.lr
-        wd = self.weight_decay_adamw if opt == "adamw" else 0.0
-        cfg = TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=lr, optimizer=opt,
-                          weight_decay=wd, grad_clip=1.0, ema_decay=None, seed=seed,
-                          ckpt_every=self.steps, log_every=5, device="cpu", progress=False)
-        return cfg.replace(**changes) if changes else cfg
-
-
-@dataclass(frozen=True)
 class PCAChapterConfig:
     """Chapter 3 (PCA Gaussian): features, fits and measurements.
 
@@ -409,6 +247,106 @@ class PCAChapterConfig:
 
 
 @dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel patches of the generative chapters (:mod:`maqamgen.features`).
+
+    Attributes:
+        n_mels: mel bands (the patch height ``H``).
+        frames: frames per patch (the patch width ``W``); ``frames * hop_length / sr`` s.
+        n_fft: STFT size of the mel spectrogram, samples.
+        hop_length: hop between frames, samples.
+        f_min, f_max: band edges of the mel filterbank, Hz.
+        patch_stride: frames between the starts of consecutive patches cut from a clip.
+        dynamic_range_db: the normalisation maps ``[top - dynamic_range_db, top]`` dB to [-1, 1]
+            (``top``: the 99.9th percentile of the training patches).
+    """
+
+    n_mels: int = 64
+    frames: int = 64
+    n_fft: int = 2048
+    hop_length: int = 512
+    f_min: float = 50.0
+    f_max: float = 1500.0
+    patch_stride: int = 32
+    dynamic_range_db: float = 80.0
+
+
+@dataclass(frozen=True)
+class DDPMChapterConfig:
+    """Chapter 4 (U-Net DDPM on log-mel patches): model, training, grid, evaluation.
+
+    The guidance weight ``w`` and the maqam of the figures are the chapter's scalar parameters
+    (``guidance_scale``, ``maqam``).
+
+    Attributes:
+        features: the log-mel patches.
+        preset: U-Net size (:data:`maqamgen.nets.unet.UNET_PRESETS`, the only place sizes live;
+            ``report`` is the report's widths 32..512).
+        T: diffusion steps.
+        target: what the network predicts (``eps``, ``x0``, ``v``).
+        p_uncond: classifier-free guidance: share of training samples with the null label.
+        base: (schedule, loss) of the reference model; its optimizer is ``train.optimizer``.
+        train: training of the reference model (:meth:`training`): steps, batch, peak learning
+            rate, warm-up, weight decay (AdamW's decoupled decay; the grid's Adam and SGD runs
+            train without), gradient clipping, EMA, loss logging. Every grid model and every size
+            of Chapter 5 trains the same way, with its own steps (and batch).
+        lr_sgd: peak learning rate of SGD (momentum ``train.momentum``).
+        grid: ``one_at_a_time`` (vary one factor of the reference) or ``full`` (every combination).
+        grid_schedules, grid_losses, grid_optimizers: the factors' levels.
+        grid_steps: optimizer steps of each grid model.
+        n_eval: generated samples per model for the metrics (and real ones in the real row).
+        n_boot: bootstrap resamples of every interval.
+        eval_sampler, eval_steps: sampler of the grid's evaluation.
+        sampler_grid: (sampler, steps) pairs of the sampling study (on the reference model).
+        n_sampler_eval: samples per sampler setting.
+        classifier_steps: training steps of the in-domain classifier (Frechet distance).
+        gl_iter: Griffin-Lim iterations of the audio players and pitch metrics.
+        long_seconds: length of the stitched long generation, s.
+        torch_threads: torch threads while the chapter runs (:func:`maqamgen.runtime.set_threads`;
+            0: torch's default); one thread is several times faster than two on a shared 2-core
+            machine.
+    """
+
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    preset: str = "tiny"
+    T: int = 1000
+    target: str = "eps"
+    p_uncond: float = 0.1
+    base: tuple[str, str] = ("cosine", "mse")
+    train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training())
+    lr_sgd: float = 2e-2
+    grid: str = "one_at_a_time"
+    grid_schedules: tuple[str, ...] = ("linear", "cosine")
+    grid_losses: tuple[str, ...] = ("mse", "mae")
+    grid_optimizers: tuple[str, ...] = ("adam", "adamw", "sgd")
+    grid_steps: int = 120
+    n_eval: int = 16
+    n_boot: int = 1000
+    eval_sampler: str = "ddim"
+    eval_steps: int = 10
+    sampler_grid: tuple[tuple[str, int], ...] = (("ddim", 5), ("ddim", 10), ("ddim", 25),
+                                                  ("ddpm", 100))
+    n_sampler_eval: int = 8
+    classifier_steps: int = 200
+    gl_iter: int = 8
+    long_seconds: float = 6.0
+    torch_threads: int = 1
+
+    @staticmethod
+    def training(steps: int = 120, batch_size: int = 8, lr: float = 2e-3, warmup_steps: int = 12,
+                 **changes) -> TrainConfig:
+        """The reference model's :class:`TrainConfig` with the given steps, batch, peak learning
+        rate and warm-up: AdamW with decoupled weight decay 0.01, linear warm-up then cosine
+        decay, gradient clipping at 1, an EMA of the weights (decay 0.995), a loss point every
+        5 steps, a checkpoint at the end, on the CPU without a progress bar."""
+        cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer="adamw",
+                          weight_decay=0.01, warmup_steps=warmup_steps, grad_clip=1.0,
+                          ema_decay=0.995, ckpt_every=steps, log_every=5, device="cpu",
+                          progress=False)
+        return cfg.replace(**changes) if changes else cfg
+
+
+@dataclass(frozen=True)
 class ScalingChapterConfig:
     """Chapter 5 (scaling and middle-part hallucination): sizes, budget, probes.
 
@@ -452,6 +390,84 @@ class ScalingChapterConfig:
 
 
 @dataclass(frozen=True)
+class LSTMChapterConfig:
+    """Chapter 7 (LSTM on note tokens) and ``maqamgen train lstm``: tokens, model, training, studies.
+
+    Attributes:
+        rate_hz: frames per second of 1D tokens.
+        preset: LSTM size (:data:`maqamgen.nets.lstm.LSTM_PRESETS`, the only place sizes live).
+        train: training of the reference run (:meth:`training`): steps, windows per step
+            (``batch_size``), optimizer and its peak learning rate (cosine decay, gradient
+            clipping at 1, no EMA). Every study run changes one thing of it.
+        window: training window, tokens (the reference run).
+        windows: window lengths of the sequence-length study (the window study and the
+            "independent tokens" run keep ``train.batch_size * window`` tokens per step).
+        optimizers: the optimizer study; ``lr_sgd`` is SGD's learning rate (momentum 0.9),
+            ``weight_decay_adamw`` AdamW's decoupled weight decay.
+        lrs: the learning-rate study (reference optimizer).
+        losses: the loss study (:data:`maqamgen.recipes.ch07_lstm_tokens.LOSSES`).
+        seeds: seeds of the seed-sensitivity study (the first is the reference).
+        val_every: steps between points of the validation curve.
+        n_bach: Bach chorales used (the last ``bach_val`` validate).
+        bach_val: validation chorales.
+        bach_bpm: chorale tempo, quarter notes per minute (120: a 16th note is one 8 Hz frame).
+        prompt_seconds: opening of a validation clip used as the prompt of a continuation, s.
+        gen_seconds: length of each judged continuation, s.
+        n_judge: prompts (validation clips, one maqam after another) judged by the estimator.
+        drift_seconds: length of the long generations of the drift study, s.
+        drift_window_s: window of the drift metrics, s.
+        n_drift_sliding: long generations also made the report's way (sliding 64-token window).
+        temperature: sampling temperature.
+        torch_threads: torch intra-op threads while training (0: torch's default).
+    """
+
+    rate_hz: float = 8.0
+    preset: str = "book"
+    train: TrainConfig = field(default_factory=lambda: LSTMChapterConfig.training())
+    window: int = 64
+    windows: tuple[int, ...] = (16, 64, 256)
+    optimizers: tuple[str, ...] = ("adam", "adamw", "sgd")
+    lr_sgd: float = 0.1
+    weight_decay_adamw: float = 0.01
+    lrs: tuple[float, ...] = (2e-3, 1e-2, 4e-2)
+    losses: tuple[str, ...] = ("ce", "label_smoothing", "mse")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    val_every: int = 25
+    n_bach: int = 100
+    bach_val: int = 10
+    bach_bpm: float = 120.0
+    prompt_seconds: float = 4.0
+    gen_seconds: float = 10.0
+    n_judge: int = 8
+    drift_seconds: float = 180.0
+    drift_window_s: float = 15.0
+    n_drift_sliding: int = 2
+    temperature: float = 1.0
+    torch_threads: int = 1
+
+    @staticmethod
+    def training(steps: int = 300, batch_size: int = 16, lr: float = 1e-2, optimizer: str = "adam",
+                 **changes) -> TrainConfig:
+        """The reference run's :class:`TrainConfig` (cosine decay, gradient clipping at 1, no
+        EMA, a loss point every 5 steps) with the given steps, batch, learning rate, optimizer."""
+        cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                          weight_decay=0.0, grad_clip=1.0, ema_decay=None, ckpt_every=steps,
+                          log_every=5, device="cpu", progress=False)
+        return cfg.replace(**changes) if changes else cfg
+
+    def train_config(self, seed: int = 0, optimizer: str | None = None, lr: float | None = None,
+                     **changes) -> TrainConfig:
+        """The :class:`TrainConfig` of one run: :attr:`train` with its seed, and the optimizer
+        (SGD at ``lr_sgd``, AdamW with ``weight_decay_adamw``), learning rate or other fields
+        a study changes."""
+        opt = optimizer or self.train.optimizer
+        if lr is None:
+            lr = self.lr_sgd if opt == "sgd" else self.train.lr
+        wd = self.weight_decay_adamw if opt == "adamw" else self.train.weight_decay
+        return self.train.replace(seed=seed, optimizer=opt, lr=lr, weight_decay=wd, **changes)
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a chapter needs besides its scalar parameters.
 
@@ -463,10 +479,10 @@ class Profile:
         stft: Chapter 1 settings.
         corpus: the synthetic taqsim corpus (:func:`maqamgen.corpus.load`).
         estimation: Chapter 2 settings.
-        ddpm: Chapter 4 settings (U-Net DDPM).
-        lstm: Chapter 7 settings (LSTM on note tokens; also ``maqamgen train lstm``).
         pca: Chapter 3 settings (PCA Gaussian).
+        ddpm: Chapter 4 settings (U-Net DDPM; also ``maqamgen train unet``).
         scaling: Chapter 5 settings (scaling and middle-part hallucination).
+        lstm: Chapter 7 settings (LSTM on note tokens; also ``maqamgen train lstm``).
     """
 
     name: str
@@ -476,10 +492,10 @@ class Profile:
     stft: STFTChapterConfig = field(default_factory=STFTChapterConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     estimation: EstimationChapterConfig = field(default_factory=EstimationChapterConfig)
-    ddpm: DDPMChapterConfig = field(default_factory=DDPMChapterConfig)
-    lstm: LSTMChapterConfig = field(default_factory=LSTMChapterConfig)
     pca: PCAChapterConfig = field(default_factory=PCAChapterConfig)
+    ddpm: DDPMChapterConfig = field(default_factory=DDPMChapterConfig)
     scaling: ScalingChapterConfig = field(default_factory=ScalingChapterConfig)
+    lstm: LSTMChapterConfig = field(default_factory=LSTMChapterConfig)
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON-serialisable) of every setting."""
@@ -505,21 +521,23 @@ PROFILES: dict[str, Profile] = {
         corpus=CorpusConfig(n_per_maqam=3, seconds_min=4.0, seconds_max=6.0,
                             snr_db_min=20.0, snr_db_max=40.0),
         estimation=EstimationChapterConfig(crop_seconds=(2.0, 4.0), n_listen=2, listen_seconds=4.0),
-        ddpm=DDPMChapterConfig(steps=8, grid_steps=8, batch_size=8, grid_schedules=("linear", "cosine"),
-                               grid_losses=("mse",), grid_optimizers=("adamw", "sgd"), n_eval=8,
-                               eval_steps=3, sampler_grid=(("ddim", 3), ("ddpm", 10)),
-                               n_sampler_eval=4, classifier_steps=10, gl_iter=4,
-                               long_seconds=2.0),
-        lstm=LSTMChapterConfig(windows=(16, 64), steps=30, seeds=(0, 1), val_every=10, n_bach=12,
-                               bach_val=3, prompt_seconds=2.0, gen_seconds=5.0, n_judge=2,
-                               drift_seconds=30.0, drift_window_s=5.0, n_drift_sliding=1),
         pca=PCAChapterConfig(patch_frames=64, patch_hop=32, k_grid=(1, 4, 16, 64),
                              n_show=2, gl_iter=8, eval_seconds=2.5, n_eval_real=1, n_eval_samples=1,
                              overlap_frames=32, long_patches=4, n_long=2, note_window=4, note_hop=1,
                              note_overlap=2),
+        ddpm=DDPMChapterConfig(train=DDPMChapterConfig.training(steps=8, warmup_steps=0),
+                               grid_schedules=("linear", "cosine"), grid_losses=("mse",),
+                               grid_optimizers=("adamw", "sgd"), grid_steps=8, n_eval=8, n_boot=200,
+                               eval_steps=3, sampler_grid=(("ddim", 3), ("ddpm", 10)),
+                               n_sampler_eval=4, classifier_steps=10, gl_iter=4,
+                               long_seconds=2.0),
         scaling=ScalingChapterConfig(sizes=((64, 32), (64, 64), (64, 128)), steps=6,
                                      n_eval_frames=256, eval_steps=3, probe_ts=(200,), n_loss_t=2,
                                      n_probe=4, n_bins=6, n_long=1),
+        lstm=LSTMChapterConfig(train=LSTMChapterConfig.training(steps=30), windows=(16, 64),
+                               seeds=(0, 1), val_every=10, n_bach=12,
+                               bach_val=3, prompt_seconds=2.0, gen_seconds=5.0, n_judge=2,
+                               drift_seconds=30.0, drift_window_s=5.0, n_drift_sliding=1),
     ),
     "book": Profile(
         name="book",
@@ -541,26 +559,29 @@ PROFILES: dict[str, Profile] = {
         corpus=CorpusConfig(n_per_maqam=120, seconds_min=20.0, seconds_max=40.0,
                             snr_db_min=10.0, snr_db_max=50.0),
         estimation=EstimationChapterConfig(crop_seconds=(2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0)),
-        ddpm=DDPMChapterConfig(features=FeatureConfig(n_mels=128, frames=128, f_max=4000.0),
-                               preset="report", steps=20000, grid_schedules=("linear", "cosine", "sigmoid"), grid="full", grid_steps=5000,
-                               batch_size=32, lr=2e-4, lr_sgd=1e-2, n_eval=256, eval_steps=50,
-                               sampler_grid=(("ddim", 5), ("ddim", 10), ("ddim", 20), ("ddim", 50),
-                                             ("ddim", 100), ("ddpm", 250), ("ddpm", 1000)),
-                               n_sampler_eval=64, classifier_steps=4000, gl_iter=64,
-                               long_seconds=30.0, torch_threads=0),
-        lstm=LSTMChapterConfig(embed_dim=64, hidden_size=256, num_layers=2, dropout=0.2, steps=3000,
-                               batch_size=32, lr=2e-3, seeds=(0, 1, 2, 3, 4), n_bach=371, bach_val=37,
-                               gen_seconds=20.0, n_judge=24, drift_seconds=600.0, drift_window_s=30.0,
-                               n_drift_sliding=4, torch_threads=0),
         pca=PCAChapterConfig(patch_frames=256, patch_hop=64,
                              k_grid=(1, 4, 16, 64, 256, 1024, 4096, 8192), n_show=6, gl_iter=64,
                              eval_seconds=12.0, n_eval_real=8, n_eval_samples=16, overlap_frames=128,
                              long_patches=8, n_long=32, note_window=24, note_hop=2, note_overlap=12),
+        ddpm=DDPMChapterConfig(features=FeatureConfig(n_mels=128, frames=128, f_max=4000.0),
+                               preset="report",
+                               train=DDPMChapterConfig.training(steps=20000, batch_size=32, lr=2e-4,
+                                                                warmup_steps=50, device="auto"),
+                               lr_sgd=1e-2, grid="full", grid_schedules=("linear", "cosine", "sigmoid"),
+                               grid_steps=5000, n_eval=256, eval_steps=50,
+                               sampler_grid=(("ddim", 5), ("ddim", 10), ("ddim", 20), ("ddim", 50),
+                                             ("ddim", 100), ("ddpm", 250), ("ddpm", 1000)),
+                               n_sampler_eval=64, classifier_steps=4000, gl_iter=64,
+                               long_seconds=30.0, torch_threads=0),
         scaling=ScalingChapterConfig(sizes=((32, 64), (64, 64), (64, 128), (64, 256), (128, 256),
                                             (128, 512)),
                                      preset="report", steps=5000, batch_size=32, n_eval_frames=16384,
                                      eval_steps=50, probe_ts=(20, 100, 200, 500, 800), n_loss_t=16,
                                      n_probe=128, n_bins=12, n_long=8, torch_threads=0),
+        lstm=LSTMChapterConfig(preset="full", train=LSTMChapterConfig.training(steps=3000, batch_size=32, lr=2e-3),
+                               seeds=(0, 1, 2, 3, 4), n_bach=371, bach_val=37,
+                               gen_seconds=20.0, n_judge=24, drift_seconds=600.0, drift_window_s=30.0,
+                               n_drift_sliding=4, torch_threads=0),
     ),
 }
 

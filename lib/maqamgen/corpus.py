@@ -428,8 +428,6 @@ def corrected_notes(notes: list[Note], maqam: str, tonic_hz: float) -> tuple[lis
         ``(rows, freqs)``: rows ``[onset_s, offset_s, nominal_hz, played - nominal cents]``
         aligned with ``notes``, pitches snapped to the nominal 24-TET scale on the tonic
         (:func:`maqamgen.maqam.snap_to_scale`); and the sorted distinct nominal pitches, Hz.
-
-    Used in: book/part2/07_lstm_tokens.md
     """
     f = np.array([n.freq_hz for n in notes])
     snapped, dev = mq.snap_to_scale(f, maqam, tonic_hz, practice=False)
@@ -631,8 +629,6 @@ def build(cfg: CorpusConfig, workers: int = 2, force: bool = False, progress: bo
 
     Raises:
         ConfigError: a bad config (:func:`check_config`) or worker count.
-
-    Used in: book/part1/02_maqam_estimation.md
     """
     check_config(cfg)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:

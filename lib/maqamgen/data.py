@@ -18,6 +18,7 @@ Used in: book/part1/02_maqam_estimation.md, book/part2/07_lstm_tokens.md
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -41,6 +42,11 @@ LABEL_COLUMNS = ("file", "maqam", "tonic_hz")
 """Header of a labels CSV (further columns are ignored)."""
 
 _EXTENSION_ALIASES = {".aif": "AIFF", ".oga": "OGG", ".opus": "OGG"}
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters, so that a message stays one short line."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ----------------------------------------------------------------------------- audio folder
@@ -93,15 +99,23 @@ def read_labels(csv_path: str | Path, root: str | Path | None = None) -> dict[Pa
         raise ConfigError("labels CSV not found" if not p.exists() else "labels CSV is not a file", p)
     base = Path(root) if root is not None else p.parent
     try:
-        lines = p.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read the labels CSV ({e})", p) from None
-    rows = list(csv.reader(lines))
-    if not rows or [c.strip().lower() for c in rows[0][:3]] != list(LABEL_COLUMNS):
-        got = ",".join(rows[0]) if rows else "(empty file)"
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise ConfigError(f"cannot read the labels CSV ({e.strerror or e})", p) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"the labels CSV is not UTF-8 text (byte {e.start})", p) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, list[str]]] = []  # (line number where the row ends, cells)
+    try:
+        for row in reader:
+            rows.append((reader.line_num, row))
+    except csv.Error as e:
+        raise ConfigError(f"line {reader.line_num}: not valid CSV ({e})", p) from None
+    if not rows or [c.strip().lower() for c in rows[0][1][:3]] != list(LABEL_COLUMNS):
+        got = _clip(",".join(rows[0][1])) if rows else "(empty file)"
         raise ConfigError(f"line 1: the header must be {','.join(LABEL_COLUMNS)}, got {got!r}", p)
     out: dict[Path, tuple[str, float | None]] = {}
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in rows[1:]:
         if not any(c.strip() for c in row):
             continue
         if len(row) < 3:
@@ -110,7 +124,8 @@ def read_labels(csv_path: str | Path, root: str | Path | None = None) -> dict[Pa
         try:
             maqam = mq.get_maqam(name).name
         except ConfigError as e:
-            raise ConfigError(f"line {line}: {e}", p) from None
+            problem = str(e) if len(name) <= 60 else f"unknown maqam {_clip(name)!r}"
+            raise ConfigError(f"line {line}: {problem}", p) from None
         f_hz: float | None = None
         if tonic:
             try:
@@ -118,12 +133,16 @@ def read_labels(csv_path: str | Path, root: str | Path | None = None) -> dict[Pa
             except ValueError:
                 f_hz = float("nan")
             if not math.isfinite(f_hz) or f_hz <= 0:
-                raise ConfigError(f"line {line}: tonic_hz {tonic!r} is not a positive frequency in Hz", p)
-        path = (base / file).resolve()
-        if not file or not path.is_file():
-            raise ConfigError(f"line {line}: audio file {file!r} not found (looked in {base})", p)
+                raise ConfigError(f"line {line}: tonic_hz {_clip(tonic)!r} is not a positive frequency in Hz", p)
+        try:
+            path = (base / file).resolve()
+            found = bool(file) and path.is_file()
+        except (OSError, ValueError):  # a NUL byte, a name too long, a loop of links
+            found = False
+        if not found:
+            raise ConfigError(f"line {line}: audio file {_clip(file)!r} not found (looked in {base})", p)
         if path in out:
-            raise ConfigError(f"line {line}: {file!r} is listed twice", p)
+            raise ConfigError(f"line {line}: {_clip(file)!r} is listed twice", p)
         out[path] = (maqam, f_hz)
     return out
 
@@ -144,8 +163,6 @@ class AudioFolder(_Dataset):
         AudioError: missing folder or no audio in it; on access, an unreadable file (the
             error of :func:`maqamgen.audio.load_audio`, naming it).
         ConfigError: a bad labels CSV.
-
-    Used in: book/part1/02_maqam_estimation.md
     """
 
     def __init__(self, root: str | Path, labels_csv: str | Path | None = None, sr: int | None = None):
@@ -178,8 +195,6 @@ class AudioFolder(_Dataset):
 
 def notes_array(notes: list[Note]) -> np.ndarray:
     """Notes as an array ``[onset_s, offset_s, freq_hz, cents_dev, velocity]``, shape (N, 5).
-
-    Used in: book/part2/07_lstm_tokens.md
     """
     return np.array([[n.onset, n.offset, n.freq_hz, n.cents_dev, n.velocity] for n in notes],
                     dtype=np.float64).reshape(-1, 5)
@@ -197,8 +212,6 @@ def read_note_folder(root: str | Path, pattern: str = "*.json") -> list[tuple[Pa
 
     Raises:
         NotesError: missing folder, no files, or a malformed file (naming it and the row).
-
-    Used in: book/part2/07_lstm_tokens.md
     """
     r = Path(root)
     if r.is_file():
@@ -222,8 +235,6 @@ class NoteFiles(_Dataset):
 
     Item ``i``: ``{"notes": float32 tensor (N, 5) [onset_s, offset_s, freq_hz, cents_dev,
     velocity], "path": str, "maqam": str | None, "tonic_hz": float | None}``.
-
-    Used in: book/part2/07_lstm_tokens.md
     """
 
     def __init__(self, paths, corrected: bool = False, sort: bool = True):
@@ -286,9 +297,25 @@ def _open_midi(path: Path):
     if path.is_dir():
         raise NotesError("is a directory, not a MIDI file", path)
     try:
-        return mido.MidiFile(str(path), clip=True)
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as e:
-        raise NotesError(f"not a readable MIDI file ({type(e).__name__}: {e})", path) from None
+        mid = mido.MidiFile(str(path), clip=True)
+    except MemoryError:
+        raise NotesError("not a readable MIDI file (it asks for more memory than there is)", path) from None
+    except Exception as e:  # mido raises many kinds (KeySignatureError, EOFError, ...) on bad bytes
+        raise NotesError(f"not a readable MIDI file ({_short_reason(e)})", path) from None
+    division = mid.ticks_per_beat
+    if division == 0:
+        raise NotesError("not a readable MIDI file (its header gives 0 ticks per beat)", path)
+    if division < 0 or division >= 0x8000:  # the top bit marks SMPTE frames per second (mido reads
+        # it as a negative number and cannot time it)
+        raise NotesError("SMPTE time division (frames per second) is not supported; "
+                         "save the file with ticks per beat", path)
+    return mid
+
+
+def _short_reason(e: BaseException) -> str:
+    """``Type: message``, one line of at most 160 characters."""
+    text = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
+    return f"{type(e).__name__}: {text[:160]}" if text else type(e).__name__
 
 
 def read_midi(path: str | Path, bend_range_semitones: float = 2.0, skip_drums: bool = True) -> list[Note]:
@@ -321,9 +348,15 @@ def read_midi(path: str | Path, bend_range_semitones: float = 2.0, skip_drums: b
     bend = [0] * 16
     sounding: dict[tuple[int, int], list[tuple[float, float, int]]] = {}
     rows: list[tuple[float, float, float, int, int]] = []  # onset, offset, bend cents, key, velocity
+    try:  # mido's merged playback order, times in seconds (it parses lazily: errors show here)
+        messages = list(mid)
+    except MemoryError:
+        raise NotesError("corrupt MIDI data (it asks for more memory than there is)", p) from None
+    except Exception as e:
+        raise NotesError(f"corrupt MIDI data ({_short_reason(e)})", p) from None
     t = 0.0
     try:
-        for msg in mid:
+        for msg in messages:
             t += msg.time
             if msg.type == "pitchwheel":
                 bend[msg.channel] = msg.pitch
@@ -337,8 +370,8 @@ def read_midi(path: str | Path, bend_range_semitones: float = 2.0, skip_drums: b
                 elif sounding.get(key):
                     onset, c, vel = sounding[key].pop(0)
                     rows.append((onset, t, c, msg.note, vel))
-    except (EOFError, ValueError, KeyError, IndexError, TypeError) as e:
-        raise NotesError(f"corrupt MIDI data ({type(e).__name__}: {e})", p) from None
+    except (EOFError, ValueError, KeyError, IndexError, TypeError, ArithmeticError) as e:
+        raise NotesError(f"corrupt MIDI data ({_short_reason(e)})", p) from None
     for (_ch, note), started in sounding.items():
         rows += [(onset, t, c, note, vel) for onset, c, vel in started]
     notes = []
@@ -539,8 +572,6 @@ def bach_chorales(n: int | None = None, part: str = "soprano", bpm: float = BACH
 
 def synthetic_corpus(profile: str = "book"):
     """The synthetic taqsim corpus of a profile (:func:`maqamgen.corpus.load`).
-
-    Used in: book/part1/02_maqam_estimation.md
     """
     from maqamgen import corpus
 

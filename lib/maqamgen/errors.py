@@ -27,3 +27,8 @@ class NotesError(MaqamgenError):
 
 class ConfigError(MaqamgenError):
     """Unknown profile, maqam, chapter or parameter."""
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that cannot be trusted or used: missing, truncated, corrupt, not a checkpoint,
+    of another model, of an unknown format version, or holding code (refused unread)."""

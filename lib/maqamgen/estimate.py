@@ -7,8 +7,13 @@ Two estimators, both returning an :class:`Estimate`:
   scale, on some tonic, holds the most spectral weight of them wins. ``segment="outer_thirds"``
   looks only at the opening and closing thirds of the recording, as the report suggests.
 * :func:`estimate` -- pitch tracking (probabilistic YIN), a fine pitch-class distribution
-  (PCD), tonic estimation from the final note (*qafla*), and template matching of every
-  (maqam, tonic) pair.
+  (PCD), tonic estimation from the final note (*qafla*) and other cues, and template matching
+  of every (maqam, tonic) pair.
+
+And one judge for when the tonic is known (a generation conditioned on it, a window cut from
+the middle of a piece, which has no closing cadence to find the tonic from):
+
+* :func:`estimate_given_tonic` -- the same PCD and templates, the tonic held at the given one.
 
 The pitch-based estimator, step by step:
 
@@ -17,19 +22,29 @@ The pitch-based estimator, step by step:
 2. **PCD** (:func:`pitch_class_distribution`): each voiced frame adds ``p_v`` to the bin of its
    pitch class ``c = 1200 log2(f0 / f_C) mod 1200`` (linear interpolation between the two
    nearest of :data:`PCD_BINS` bins), then circular Gaussian smoothing; sums to 1. Bin 0 is C.
-3. **Tonic evidence** (:func:`tonic_evidence`): the pitch of the last stable voiced region
-   (:func:`tonic_from_qafla`), the lowest frequent stable pitch (:func:`tonic_from_lowest`) and
-   the PCD peak, each a circular Gaussian bump over the bins, weighted by
-   :data:`TONIC_WEIGHTS` (chosen by measurement, see ``benchmarks/bench_estimate.py``).
+3. **Tonic evidence** (:func:`tonic_cues`, :func:`tonic_evidence`): the last held note
+   (:func:`tonic_from_qafla`), the final note even when it is trilled or too short to be held
+   (:func:`tonic_from_final`), the lowest frequent held pitch (:func:`tonic_from_lowest`), the
+   pitch class most held in long notes (:func:`tonic_from_long_notes`) and the PCD peak, each a
+   circular Gaussian bump over the bins, weighted by :data:`TONIC_WEIGHTS` (chosen by
+   measurement, see ``benchmarks/bench_estimate.py``: the two final-note cues decide, the
+   lowest pitch breaks their ties; the long-note and peak cues measured no better than
+   nothing and weigh 0).
 4. **Templates** (:func:`maqam_template`): each maqam's degrees as played
-   (:data:`maqamgen.maqam.INTONATION_CENTS` where present), weighted toward the tonic and the
-   ghammaz, as Gaussian bumps over the bins.
+   (:data:`maqamgen.maqam.INTONATION_CENTS` where present), all of equal weight
+   (:data:`DEGREE_WEIGHTS`), as Gaussian bumps over the bins. A template says which pitch
+   classes a maqam has, not how often each is played: weighting the tonic and the ghammaz
+   made a frequent shared degree outvote a rare distinguishing one (a bayati phrase whose
+   fourth is seldom played read as saba, whose ghammaz is the often-played third) and made
+   the most played note pull the tonic (an ajam phrase on F lingering on D read as nahawand
+   on D, its relative: the two share all but one degree).
 5. **Joint scores** (:func:`template_scores`): for every maqam ``m`` and tonic bin ``b``,
    ``S(m, b) = kappa * L(PCD | roll(T_m, b)) + lambda * E_tonic(b)`` (``L``: mean
    log-likelihood of the PCD under the template with a floor; cosine similarity is the
    alternative, and measurably worse); a softmax over all
    ``(m, b)`` gives the posterior, summed over ``b`` per maqam. Rast on C and sikah on
-   E-half-flat have the same pitch classes: the tonic term decides between them.
+   E-half-flat have the same pitch classes, as have ajam on F, kurd on A and (descending)
+   nahawand on D: the tonic term decides between them.
 
 Used in: book/part1/02_maqam_estimation.md
 """
@@ -56,11 +71,15 @@ __all__ = [
     "pitch_class_distribution",
     "stable_regions",
     "tonic_from_qafla",
+    "tonic_from_final",
     "tonic_from_lowest",
+    "tonic_from_long_notes",
+    "tonic_cues",
     "tonic_evidence",
     "maqam_template",
     "template_scores",
     "estimate",
+    "estimate_given_tonic",
     "estimate_fft",
     "estimate_file",
 ]
@@ -94,12 +113,18 @@ PCD_SIGMA_CENTS = 12.0
 TEMPLATE_SIGMA_CENTS = 22.0
 """Width of each degree's bump in a template, in cents (tolerates intonation variation)."""
 
-DEGREE_WEIGHTS = {"tonic": 2.0, "ghammaz": 1.5, "other": 1.0}
-"""Template weight of the tonic, the ghammaz and the other degrees (stable notes are held longer)."""
+DEGREE_WEIGHTS = {"tonic": 1.0, "ghammaz": 1.0, "other": 1.0}
+"""Template weight of the tonic, the ghammaz and the other degrees. Equal: measured in
+``benchmarks/bench_estimate.py``, weights of (2, 1.5, 1) lost maqam accuracy on the corpus,
+on windows without cadence and on another synthesizer's phrases (a rare distinguishing degree
+outvoted, a relative maqam's tonic preferred where the melody lingers)."""
 
-TONIC_WEIGHTS = {"qafla": 1.0, "lowest": 0.25, "peak": 0.25}
-"""Weights of the three tonic cues in :func:`tonic_evidence` (measured in
-``benchmarks/bench_estimate.py``: the qafla alone is the strongest single cue)."""
+TONIC_WEIGHTS = {"qafla": 1.0, "final": 1.0, "lowest": 0.25, "long": 0.0, "peak": 0.0}
+"""Weights of the tonic cues (:func:`tonic_cues`) in :func:`tonic_evidence`, chosen on the
+corpus's training clips and on phrases of an independent synthesizer
+(``benchmarks/bench_estimate.py --dev``): the final note is the strongest cue, found twice
+(held, and trill-robust); the lowest held pitch breaks ties; the long-note and PCD-peak cues
+point at a relative maqam's tonic where a melody lingers there and did not help."""
 
 TONIC_SIGMA_CENTS = 20.0
 """Width of each tonic cue's bump, in cents."""
@@ -116,8 +141,14 @@ KAPPA = 20.0
 LAMBDA = 4.0
 """Weight of the tonic evidence (in [0, 1] per bin) in the joint score."""
 
+GIVEN_TONIC_TOL_CENTS = 30.0
+"""How far the played tonic may lie from the given one in :func:`estimate_given_tonic`, cents."""
+
 MIN_VOICED_S = 0.5
 """Least voiced time (sum of voicing probabilities times the hop) for an estimate, in s."""
+
+FINAL_SECONDS = 1.0
+"""Voiced time at the end examined by :func:`tonic_from_final`, s."""
 
 STABLE_MIN_S = 0.15
 """Shortest stable region (a held note), in s."""
@@ -169,9 +200,10 @@ class Estimate:
         pcd: pitch-class distribution, shape (B,), sums to 1; bin 0 is C. :data:`PCD_BINS`
             bins for :func:`estimate`; 24 (quarter tones, weights of the dominant peaks)
             for :func:`estimate_fft`.
-        tonic_candidates: named tonic cues in Hz (``qafla``, ``lowest``, ``peak`` for
-            :func:`estimate`; ``strongest`` for :func:`estimate_fft`); absent when not found.
-        method: ``"pcd"``, ``"fft"`` or ``"fft_outer_thirds"``.
+        tonic_candidates: named tonic cues in Hz (:func:`tonic_cues` for :func:`estimate`;
+            ``given`` for :func:`estimate_given_tonic`; ``strongest`` for
+            :func:`estimate_fft`); absent when not found.
+        method: ``"pcd"``, ``"pcd_given_tonic"``, ``"fft"`` or ``"fft_outer_thirds"``.
         details: extra arrays for plots (the joint score matrix, the dominant frequencies).
     """
 
@@ -307,7 +339,7 @@ def pitch_class_distribution(f0_hz, weights=None, n_bins: int = PCD_BINS,
         PCD, shape (n_bins,), sums to 1 (all zeros when nothing is voiced); bin ``i`` is
         centred on ``i * 1200 / n_bins`` cents above C.
 
-    Used in: book/part1/02_maqam_estimation.md
+    Used in: lib/maqamgen/metrics.py, lib/maqamgen/evaluation.py
     """
     f = np.asarray(f0_hz, dtype=float).ravel()
     w = np.ones_like(f) if weights is None else np.asarray(weights, dtype=float).ravel()
@@ -343,8 +375,6 @@ def stable_regions(track: PitchTrack, min_s: float = STABLE_MIN_S,
     Returns:
         Regions in time order, each ``{"start_s", "end_s", "seconds", "hz", "weight"}``
         (``hz``: voicing-weighted median pitch; ``weight``: summed voicing probability).
-
-    Used in: book/part1/02_maqam_estimation.md
     """
     voiced = track.voiced
     c_all = np.where(voiced, mq.cents(np.where(voiced, track.f0_hz, 1.0), PCD_REF_HZ), np.nan)
@@ -382,8 +412,6 @@ def tonic_from_qafla(regions: list[dict], min_s: float = 0.3) -> float | None:
 
     Returns:
         Pitch in Hz, or None without regions.
-
-    Used in: book/part1/02_maqam_estimation.md
     """
     if not regions:
         return None
@@ -391,6 +419,43 @@ def tonic_from_qafla(regions: list[dict], min_s: float = 0.3) -> float | None:
         if r["seconds"] >= min_s:
             return r["hz"]
     return regions[-1]["hz"]
+
+
+def tonic_from_final(track: PitchTrack, seconds: float = FINAL_SECONDS, share: float = 0.8
+                     ) -> float | None:
+    """The tonic as the final note, robust to an ornamented ending (a trill, a tremolo).
+
+    The last ``seconds`` of voiced frames are pooled per quarter tone (absolute pitch,
+    voicing-weighted). The largest pool is the final note, unless a lower pool
+    holds at least ``share`` of its weight: a trill alternates between its main note and the
+    one above about equally, and the main note is the lower. Unlike
+    :func:`tonic_from_qafla`, this needs no held note: a trilled tonic breaks into runs too
+    short to be stable regions.
+
+    Args:
+        track: the pitch track.
+        seconds: voiced time at the end that is examined, s.
+        share: a lower pool within this fraction of the largest wins.
+
+    Returns:
+        Pitch in Hz (the winning pool's weighted median), or None when nothing is voiced.
+    """
+    idx = np.flatnonzero(track.voiced)
+    if idx.size == 0:
+        return None
+    idx = idx[-max(1, int(round(seconds / track.hop_s))):]
+    c = mq.cents(track.f0_hz[idx], PCD_REF_HZ)
+    w = track.voiced_prob[idx]
+    q = np.round(c / 50.0).astype(int)
+    pools, inv = np.unique(q, return_inverse=True)
+    wt = np.bincount(inv, weights=w)
+    # a pool and its two neighbours (vibrato and intonation spread a note over adjacent bins)
+    spread = np.array([wt[np.abs(pools - p) <= 1].sum() for p in pools])
+    best = int(np.argmax(spread))
+    low = np.flatnonzero(spread >= share * spread[best])
+    k = int(low[np.argmin(pools[low])])
+    sel = np.abs(q - pools[k]) <= 1
+    return float(mq.hz(_weighted_median(c[sel], w[sel]), PCD_REF_HZ))
 
 
 def tonic_from_lowest(regions: list[dict], min_share: float = 0.08) -> float | None:
@@ -405,8 +470,6 @@ def tonic_from_lowest(regions: list[dict], min_share: float = 0.08) -> float | N
 
     Returns:
         Pitch in Hz, or None without regions.
-
-    Used in: book/part1/02_maqam_estimation.md
     """
     if not regions:
         return None
@@ -419,6 +482,55 @@ def tonic_from_lowest(regions: list[dict], min_share: float = 0.08) -> float | N
         if s[sel].sum() >= min_share * total:
             return float(mq.hz(_weighted_median(c[sel], s[sel]), PCD_REF_HZ))
     return None
+
+
+def tonic_from_long_notes(regions: list[dict], power: float = 2.0) -> float | None:
+    """The tonic as the pitch class most held in long notes (where phrases come to rest).
+
+    Held notes are pooled per pitch class (quarter tone, octave-folded); each pool weighs
+    ``sum seconds ** power`` over its notes, so one long note counts more than several short
+    ones of the same total length. The pitch of the winning pool's longest note is returned.
+
+    Args:
+        regions: :func:`stable_regions` output.
+        power: exponent of the note length in the pool weight.
+
+    Returns:
+        Pitch in Hz, or None without regions.
+    """
+    if not regions:
+        return None
+    c = np.array([mq.cents(r["hz"], PCD_REF_HZ) for r in regions])
+    s = np.array([r["seconds"] for r in regions])
+    q = np.round(np.mod(c, 1200.0) / 50.0).astype(int) % 24
+    w = np.bincount(q, weights=s ** power, minlength=24)
+    sel = np.flatnonzero(q == int(np.argmax(w)))
+    return float(regions[int(sel[np.argmax(s[sel])])]["hz"])
+
+
+def tonic_cues(track: PitchTrack, regions: list[dict] | None = None, pcd: np.ndarray | None = None
+               ) -> dict[str, float]:
+    """Every tonic cue of a pitch track, in Hz: ``qafla`` (:func:`tonic_from_qafla`), ``final``
+    (:func:`tonic_from_final`), ``lowest`` (:func:`tonic_from_lowest`), ``long``
+    (:func:`tonic_from_long_notes`) and ``peak`` (the PCD's highest bin, as a pitch class
+    above C4); a cue that cannot be found is absent. :data:`TONIC_WEIGHTS` says how much each
+    counts in :func:`estimate`.
+
+    Args:
+        track: the pitch track.
+        regions: its :func:`stable_regions` (computed when None).
+        pcd: its :func:`pitch_class_distribution` (computed when None).
+    """
+    regions = stable_regions(track) if regions is None else regions
+    pcd = pitch_class_distribution(track.f0_hz, track.voiced_prob) if pcd is None else pcd
+    cands: dict[str, float] = {}
+    for key, f in (("qafla", tonic_from_qafla(regions)), ("final", tonic_from_final(track)),
+                   ("lowest", tonic_from_lowest(regions)), ("long", tonic_from_long_notes(regions))):
+        if f is not None:
+            cands[key] = f
+    if pcd.any():
+        cands["peak"] = float(mq.hz(np.argmax(pcd) * 1200.0 / pcd.size, PCD_REF_HZ))
+    return cands
 
 
 def tonic_evidence(candidates: dict[str, float], n_bins: int = PCD_BINS,
@@ -437,8 +549,6 @@ def tonic_evidence(candidates: dict[str, float], n_bins: int = PCD_BINS,
 
     Returns:
         Evidence in [0, 1], shape (n_bins,).
-
-    Used in: book/part1/02_maqam_estimation.md
     """
     weights = TONIC_WEIGHTS if weights is None else weights
     names = [k for k in candidates if weights.get(k, 0.0) > 0]
@@ -521,8 +631,6 @@ def template_scores(pcd: np.ndarray, maqamat=None, kind: str = "loglik") -> np.n
 
     Returns:
         Scores, shape (len(maqamat), B); entry ``[m, b]`` has the tonic in bin ``b``.
-
-    Used in: book/part1/02_maqam_estimation.md
     """
     if kind not in ("loglik", "cosine"):
         raise ConfigError(f"unknown template score {kind!r}; use loglik or cosine")
@@ -597,7 +705,7 @@ def estimate(y, sr: int, maqamat=None, method: str = "joint",
         AudioError: invalid samples or sample rate.
         ConfigError: unknown maqam or method.
 
-    Used in: book/part1/02_maqam_estimation.md
+    Used in: book/part1/02_maqam_estimation.md, book/part2/07_lstm_tokens.md
     """
     if method not in ("joint", "tonic_first", "template_only"):
         raise ConfigError(f"unknown method {method!r}; use joint, tonic_first or template_only")
@@ -609,11 +717,7 @@ def estimate(y, sr: int, maqamat=None, method: str = "joint",
                               f"need {MIN_VOICED_S} s)", path)
     pcd = pitch_class_distribution(track.f0_hz, track.voiced_prob)
     regions = stable_regions(track)
-    cands: dict[str, float] = {}
-    for key, f in (("qafla", tonic_from_qafla(regions)), ("lowest", tonic_from_lowest(regions))):
-        if f is not None:
-            cands[key] = f
-    cands["peak"] = float(mq.hz(np.argmax(pcd) * 1200.0 / pcd.size, PCD_REF_HZ))
+    cands = tonic_cues(track, regions, pcd)
     ev = tonic_evidence(cands, pcd.size, tonic_weights)
     tpl = template_scores(pcd, names, TEMPLATE_SCORE)
     if method == "tonic_first":
@@ -636,6 +740,68 @@ def estimate(y, sr: int, maqamat=None, method: str = "joint",
                     tonic_candidates=cands, method="pcd",
                     details={"joint": joint, "template": tpl, "tonic_evidence": ev,
                              "regions": regions, "track": track})
+
+
+def estimate_given_tonic(y, sr: int, tonic_hz: float, maqamat=None, track: PitchTrack | None = None,
+                         tol_cents: float = GIVEN_TONIC_TOL_CENTS, path: str | Path | None = None
+                         ) -> Estimate:
+    """The most likely maqam when the tonic is known (a conditioned generation's asked tonic).
+
+    No tonic has to be found, so no cadence is needed: only the template term of
+    :func:`estimate` is scored, with the tonic held near the given one. The played tonic may
+    sit a little off the asked pitch (intonation, tuning), so the tonic bin ``b`` ranges over
+    the bins within ``tol_cents`` of it, under a Gaussian prior of width ``tol_cents / 2``:
+
+        ``S(m, b) = KAPPA * L(PCD | roll(T_m, b)) - d(b, t)^2 / (2 (tol / 2)^2)``,
+
+    and the posterior of maqam ``m`` is the softmax of ``S`` summed over those ``b``.
+
+    Args:
+        y: mono signal, shape (n_samples,), full scale = 1 (ignored when ``track`` is given).
+        sr: sample rate in Hz.
+        tonic_hz: the known tonic in Hz (any octave).
+        maqamat: candidate maqam names (default :data:`ESTIMATE_MAQAMAT`).
+        track: a precomputed :func:`pitch_track` of ``y`` (skips tracking).
+        tol_cents: how far from ``tonic_hz`` the played tonic may lie, cents.
+        path: file name reported in errors.
+
+    Returns:
+        The :class:`Estimate` with ``tonic_hz`` the given tonic and ``method``
+        ``"pcd_given_tonic"``; ``details["tonic_offset_cents"]`` is the offset of the best
+        tonic bin from the given tonic, ``details["joint"]`` the score matrix (n_maqamat,
+        :data:`PCD_BINS`), ``-inf`` outside the tolerance.
+
+    Raises:
+        EstimationError: no pitched content (less than :data:`MIN_VOICED_S` voiced).
+        AudioError: invalid samples or sample rate; ConfigError: unknown maqam, or a tonic
+            that is not a positive frequency.
+    """
+    if not (np.isfinite(tonic_hz) and tonic_hz > 0):
+        raise ConfigError(f"tonic_hz={tonic_hz} must be a positive frequency in Hz")
+    names = _maqamat(maqamat)
+    if track is None:
+        track = pitch_track(y, sr)
+    if track.voiced_seconds < MIN_VOICED_S:
+        raise EstimationError(f"no pitched content ({track.voiced_seconds:.2f} s voiced, "
+                              f"need {MIN_VOICED_S} s)", path)
+    pcd = pitch_class_distribution(track.f0_hz, track.voiced_prob)
+    tpl = template_scores(pcd, names, TEMPLATE_SCORE)
+    n = pcd.size
+    bin_c = 1200.0 / n
+    t = float(_pitch_class_cents(tonic_hz))
+    d = np.mod(np.arange(n) * bin_c - t + 600.0, 1200.0) - 600.0  # bin minus tonic, cents
+    near = np.abs(d) <= max(tol_cents, bin_c / 2)
+    prior = np.where(near, -0.5 * (d / max(tol_cents / 2.0, 1e-6)) ** 2, -np.inf)
+    joint = KAPPA * tpl + prior[None, :]
+    post = _softmax(joint.ravel()).reshape(joint.shape)
+    by_maqam = post.sum(axis=1)
+    i = int(np.argmax(by_maqam))
+    b = int(np.argmax(joint[i]))
+    return Estimate(maqam=names[i], tonic_hz=float(tonic_hz), confidence=float(by_maqam[i]),
+                    scores={m: float(p) for m, p in zip(names, by_maqam)}, pcd=pcd,
+                    tonic_candidates={"given": float(tonic_hz)}, method="pcd_given_tonic",
+                    details={"joint": joint, "template": tpl, "tonic_offset_cents": float(d[b]),
+                             "track": track})
 
 
 def estimate_fft(y, sr: int, segment: str = "all", k: int = 12, maqamat=None,
@@ -739,7 +905,7 @@ def estimate_file(path: str | Path, method: str = "pcd", maqamat=None) -> Estima
         AudioError: missing, empty, corrupt, non-audio or silent file (names the file).
         EstimationError: no pitched content (names the file).
 
-    Used in: book/part1/02_maqam_estimation.md
+    Used in: lib/maqamgen/cli.py
     """
     if method not in ("pcd", "fft", "fft_outer_thirds"):
         raise ConfigError(f"unknown method {method!r}; use pcd, fft or fft_outer_thirds")

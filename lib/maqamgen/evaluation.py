@@ -4,9 +4,14 @@
   estimator's maqam.
 * :class:`Evaluator` -- held-out metrics of generated patches against real ones: Frechet
   distance in the in-domain classifier's embedding, audio PCD divergence, maqam accuracy by the
-  classifier and by the estimator (through Griffin-Lim), distance to the nearest real frame.
+  classifier and by the estimator (through Griffin-Lim), distance to the nearest real frame;
+  each with its interval over the judged samples.
+* :func:`set_interval` -- the bootstrap interval of a statistic of a whole set (FD, PCD divergence).
+* :func:`core_metrics` -- the evaluator's metrics under the keys of the common results schema.
+* :func:`format_intervals` -- a table's ``value [lo, hi]`` columns as text.
 
-Used in: book/part1/04_unet_ddpm.md
+Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md,
+book/part1/05_scaling_hallucination.md
 """
 
 from __future__ import annotations
@@ -17,7 +22,11 @@ import numpy as np
 import torch
 
 from maqamgen import classifier as clf_mod
-from maqamgen import features, metrics
+from maqamgen import features, metrics, results
+
+CORE_KEYS = {"fd": "fd", "est_acc": "maqam_acc_estimator", "clf_acc": "maqam_acc_classifier",
+             "pcd_js": "pcd_js_audio", "nn_dist": "frame_dist"}
+"""The evaluator's metric names -> their keys in :data:`maqamgen.results.CORE_METRICS`."""
 
 
 def audio_measures(y: np.ndarray, sr: int, maqamat) -> dict:
@@ -31,6 +40,41 @@ def audio_measures(y: np.ndarray, sr: int, maqamat) -> dict:
     except estimate.EstimationError:
         est = None
     return {"pcd": pcd, "estimate": est, "voiced_s": float(track.voiced_seconds)}
+
+
+def set_interval(stat, n: int, n_boot: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """A statistic of a whole set of ``n`` items, with a bootstrap interval over the items.
+
+    ``stat(index)`` computes the statistic (a Frechet distance, a divergence of mean PCDs) on the
+    items at ``index`` (an int array, repeats allowed). Such statistics are biased at small ``n``
+    and more so on a resample, which repeats items: the percentile interval of the resampled
+    values then lies beside the estimate. The interval returned is that percentile interval
+    shifted by the bootstrap's estimate of the extra bias (the median of the resampled values
+    minus the estimate), clipped at 0: the spread of the statistic at this ``n``, centred on what
+    was measured. Rows measured with the same ``n`` against the same reference compare fairly.
+
+    Args:
+        stat: the statistic of a subset, ``stat(index) -> float``.
+        n: number of items.
+        n_boot: resamples.
+        level: coverage of the interval.
+        seed: resampling seed (same seed, same interval).
+
+    Returns:
+        ``(value, lo, hi)``; NaNs when ``n == 0``.
+
+    Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md
+    """
+    if n <= 0:
+        return float("nan"), float("nan"), float("nan")
+    value = float(stat(np.arange(n)))
+    rng = np.random.default_rng(seed)
+    boots = np.array([stat(rng.integers(0, n, n)) for _ in range(int(n_boot))], dtype=float)
+    a = (1.0 - level) / 2.0
+    shift = float(np.median(boots)) - value
+    lo, hi = np.quantile(boots, [a, 1.0 - a]) - shift
+    return value, float(max(lo, 0.0)), float(max(hi, 0.0))
 
 
 @dataclass
@@ -48,6 +92,7 @@ class Evaluator:
         ref_pcd: PCDs of their Griffin-Lim audio ``(n_ref, bins)``.
         bank: real training frames ``(n_mels, N)``.
         gl_iter: Griffin-Lim iterations.
+        seed: seeds Griffin-Lim and the bootstrap.
     """
 
     classifier: clf_mod.Classifier
@@ -62,7 +107,10 @@ class Evaluator:
     @classmethod
     def build(cls, train_set, ref_set, heldout_set, n_ref: int = 64, classifier_steps: int = 400,
               gl_iter: int = 32, seed: int = 0) -> "Evaluator":
-        """Train/load the classifier (validated on ``heldout_set``) and measure the reference."""
+        """Train/load the classifier (validated on ``heldout_set``) and measure the reference.
+
+        Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md
+        """
         clf = clf_mod.get_classifier(train_set, heldout_set, steps=classifier_steps, seed=seed)
         ref = ref_set.balanced(n_ref, seed=seed)
         ev = cls(classifier=clf, ref=ref, ref_emb=clf.embed(ref.x), ref_pcd=np.zeros(0),
@@ -77,27 +125,117 @@ class Evaluator:
     def _audio_measures(self, x) -> list[dict]:
         return [audio_measures(self.to_audio(xi), self.ref.sr, self.ref.maqamat) for xi in x]
 
-    def evaluate(self, x: torch.Tensor, labels, pitch: bool = True) -> dict:
-        """Metrics of patches ``x`` ``(N, 1, H, W)`` meant to be of maqam ``labels`` ``(N,)``.
+    def measure(self, x: torch.Tensor, labels, pitch: bool = True) -> dict:
+        """Per-sample measurements of patches ``x`` ``(N, 1, H, W)`` meant to be of maqam ``labels``.
 
         Returns:
-            ``fd``: Frechet distance to the reference in the classifier's embedding;
-            ``clf_acc``: the classifier's accuracy against ``labels``;
-            ``nn_dist``: mean distance of a frame to the nearest real training frame (normalised units);
-            with ``pitch``: ``pcd_js`` (JS divergence, bits, of the mean PCD of the Griffin-Lim
-            audio against the reference's), ``est_acc`` (Chapter 2 estimator's accuracy
-            against ``labels``), ``voiced_s`` (mean voiced seconds per patch).
+            ``emb`` ``(N, D)``: classifier embeddings; ``clf_ok`` ``(N,)``: the classifier reads
+            the asked maqam; ``nn_dist`` ``(N,)``: mean distance of the patch's frames to the
+            nearest real training frame (normalised units); with ``pitch``, from the Griffin-Lim
+            audio: ``pcd`` ``(N, bins)``, ``est_ok`` ``(N,)`` (the Chapter 2 estimator reads the
+            asked maqam) and ``voiced_s`` ``(N,)``.
         """
         labels = np.asarray(labels)
-        out = {"fd": metrics.frechet_distance(self.classifier.embed(x), self.ref_emb),
-               "clf_acc": float(np.mean(self.classifier.predict(x) == labels)),
-               "nn_dist": float(np.mean([metrics.nearest_frame_distance(xi[0].numpy(), self.bank).mean()
-                                         for xi in x]))}
+        out = {"emb": self.classifier.embed(x),
+               "clf_ok": self.classifier.predict(x) == labels,
+               "nn_dist": np.array([metrics.nearest_frame_distance(xi[0].numpy(), self.bank).mean()
+                                    for xi in x])}
         if pitch:
             m = self._audio_measures(x)
             names = self.ref.maqamat
-            out["pcd_js"] = metrics.pcd_divergence(np.stack([r["pcd"] for r in m]), self.ref_pcd)
-            out["est_acc"] = metrics.maqam_accuracy([r["estimate"] for r in m],
-                                                    [names[int(k)] for k in labels])
-            out["voiced_s"] = float(np.mean([r["voiced_s"] for r in m]))
+            out["pcd"] = np.stack([r["pcd"] for r in m])
+            out["est_ok"] = np.array([r["estimate"] == names[int(k)] for r, k in zip(m, labels)])
+            out["voiced_s"] = np.array([r["voiced_s"] for r in m])
         return out
+
+    def summarize(self, m: dict, n_boot: int = 1000, level: float = 0.95) -> dict:
+        """The metrics of per-sample measurements ``m`` (:meth:`measure`), with intervals.
+
+        Returns:
+            ``n`` (samples) and ``fd``, ``clf_acc``, ``nn_dist``, and, when ``m`` has the pitch
+            measurements, ``pcd_js``, ``est_acc``, ``voiced_s``. With ``n_boot > 0`` each of the
+            first five has ``<key>_lo`` and ``<key>_hi``: FD and PCD divergence by
+            :func:`set_interval` over the judged samples (the reference is fixed: every row is
+            measured against the same one), the accuracies by
+            :func:`maqamgen.metrics.wilson_interval`, the frame distance by
+            :func:`maqamgen.metrics.bootstrap_ci` of its mean; ``level`` is their coverage.
+        """
+        n = len(m["clf_ok"])
+        out = {"n": n}
+        emb = m["emb"]
+        sets = {"fd": lambda i: metrics.frechet_distance(emb[i], self.ref_emb)}
+        if "pcd" in m:
+            sets["pcd_js"] = lambda i: metrics.pcd_divergence(m["pcd"][i], self.ref_pcd)
+        for key, stat in sets.items():
+            if n_boot:
+                out[key], out[f"{key}_lo"], out[f"{key}_hi"] = set_interval(stat, n, n_boot, level, self.seed)
+            else:
+                out[key] = float(stat(np.arange(n)))
+        oks = {"clf_acc": m["clf_ok"]}
+        if "est_ok" in m:
+            oks["est_acc"] = m["est_ok"]
+        for key, ok in oks.items():
+            p, lo, hi = metrics.wilson_interval(int(np.sum(ok)), n, level)
+            out[key] = p
+            if n_boot:  # (min/max: rounding can put a bound a hair past 0 or 1 when p is)
+                out[f"{key}_lo"], out[f"{key}_hi"] = min(lo, p), max(hi, p)
+        if n_boot:
+            out["nn_dist"], out["nn_dist_lo"], out["nn_dist_hi"] = metrics.bootstrap_ci(
+                m["nn_dist"], n_boot=n_boot, level=level, seed=self.seed)
+        else:
+            out["nn_dist"] = float(np.mean(m["nn_dist"]))
+        if "voiced_s" in m:
+            out["voiced_s"] = float(np.mean(m["voiced_s"]))
+        return out
+
+    def evaluate(self, x: torch.Tensor, labels, pitch: bool = True, n_boot: int = 1000,
+                 level: float = 0.95) -> dict:
+        """Metrics of patches ``x`` ``(N, 1, H, W)`` meant to be of maqam ``labels`` ``(N,)``.
+
+        :meth:`summarize` of :meth:`measure`. The metrics: ``fd``, Frechet distance to the
+        reference in the classifier's embedding; ``clf_acc``, the classifier's accuracy against
+        ``labels``; ``nn_dist``, mean distance of a frame to the nearest real training frame
+        (normalised units); with ``pitch``: ``pcd_js`` (JS divergence, bits, of the mean PCD of
+        the Griffin-Lim audio against the reference's), ``est_acc`` (the Chapter 2 estimator's
+        accuracy against ``labels``), ``voiced_s`` (mean voiced seconds per patch). With
+        ``n_boot > 0``, ``<key>_lo`` / ``<key>_hi`` bound each (not ``voiced_s``).
+
+        Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md
+        """
+        return self.summarize(self.measure(x, labels, pitch), n_boot, level)
+
+
+def core_metrics(judged: dict) -> dict:
+    """The evaluator's metrics (:meth:`Evaluator.evaluate`) under the keys of the common results
+    schema (:data:`CORE_KEYS`), each as :func:`maqamgen.results.interval` (or a plain number
+    without intervals); a metric that was not measured (no pitch) is marked not applicable.
+
+    Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md,
+    book/part1/05_scaling_hallucination.md (through their recipes)
+    """
+    out = {}
+    for key, core_key in CORE_KEYS.items():
+        if key not in judged:
+            out[core_key] = results.not_applicable("not measured (no audio judged)")
+        elif f"{key}_lo" in judged:
+            out[core_key] = results.interval(judged[key], judged[f"{key}_lo"], judged[f"{key}_hi"],
+                                             n=judged.get("n"))
+        else:
+            out[core_key] = judged[key]
+    return out
+
+
+def format_intervals(df, digits: int = 3):
+    """A copy of a table where each column ``c`` with ``c_lo`` and ``c_hi`` beside it reads
+    ``value [lo, hi]`` (text, rounded to ``digits``), and the bounds' columns are dropped.
+
+    Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md
+    """
+    out = df.copy()
+    for c in list(df.columns):
+        lo, hi = f"{c}_lo", f"{c}_hi"
+        if lo in df.columns and hi in df.columns:
+            out[c] = [f"{v:.{digits}f} [{a:.{digits}f}, {b:.{digits}f}]"
+                      for v, a, b in zip(df[c], df[lo], df[hi])]
+            out = out.drop(columns=[lo, hi])
+    return out

@@ -14,7 +14,12 @@ least-squares to a linear spectrogram and Griffin-Lim for the phase (:func:`maqa
 Patch sets are cached under ``data/cache/features/<hash>.npz`` keyed by the corpus hash, the
 split, the :class:`~maqamgen.config.FeatureConfig` and :data:`FEATURES_VERSION`.
 
-Used in: book/part1/04_unet_ddpm.md (and 05_scaling_hallucination.md, 06_latent_diffusion.md)
+Chapter 3 cuts its own (un-normalised, flattened) patches with the same :func:`cut_patches` and
+:func:`clip_mel_db`, and judges its audio on this grid with :func:`audio_patches`; Chapter 5
+moves patches of other sizes onto it with :func:`resample_mels` and :func:`cut_windows`.
+
+Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md,
+book/part1/05_scaling_hallucination.md
 """
 
 from __future__ import annotations
@@ -134,28 +139,114 @@ class PatchSet:
 
     def frames_bank(self, max_frames: int | None = 4000, seed: int = 0) -> np.ndarray:
         """Every frame (column) of every patch, ``(n_mels, N * frames)``, subsampled to ``max_frames``."""
-        F = self.x[:, 0].permute(1, 0, 2).reshape(self.config.n_mels, -1).numpy()
-        if max_frames is not None and F.shape[1] > max_frames:
-            F = F[:, np.random.default_rng(seed).choice(F.shape[1], max_frames, replace=False)]
-        return F
+        return subsample_frames(self.x[:, 0].permute(1, 0, 2).reshape(self.config.n_mels, -1).numpy(),
+                                max_frames, seed)
+
+
+def subsample_frames(frames: np.ndarray, max_frames: int | None, seed: int = 0) -> np.ndarray:
+    """A bank of real frames: ``frames`` ``(n_mels, N)``, or ``max_frames`` of its columns drawn
+    without replacement with ``seed`` when ``N`` is larger (None: all).
+
+    Used in: book/part1/03_pca_gaussian.md (through maqamgen.recipes.ch03_pca_gaussian)
+    """
+    if max_frames is not None and frames.shape[1] > max_frames:
+        frames = frames[:, np.random.default_rng(seed).choice(frames.shape[1], max_frames, replace=False)]
+    return frames
 
 
 def clip_mel_db(y: np.ndarray, sr: int, cfg: FeatureConfig) -> np.ndarray:
-    """Log-mel spectrogram of one clip in dB re power 1, ``(n_mels, n_frames)``."""
+    """Log-mel spectrogram of one clip in dB re power 1 (:func:`maqamgen.audio.mel_spectrogram_db`
+    with ``cfg``'s FFT, hop, bands and band edges), ``(n_mels, n_frames)``: the one mel of a clip.
+
+    Used in: book/part1/03_pca_gaussian.md, book/part1/05_scaling_hallucination.md
+    """
     return audio.mel_spectrogram_db(y, sr, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
                                     n_mels=cfg.n_mels, f_min=cfg.f_min, f_max=cfg.f_max)
 
 
 def cut_patches(mel_db: np.ndarray, frames: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Patches of ``frames`` columns every ``stride`` columns: ``((P, n_mels, frames), starts (P,))``.
+    """Patches of ``frames`` columns every ``stride`` columns along the time (last) axis: the one patch cutter.
 
-    A clip shorter than one patch gives none.
+    Args:
+        mel_db: ``(..., n_mels, T)`` spectrogram(s).
+        frames: frames per patch (>= 1).
+        stride: frames between patch starts (>= 1).
+
+    Returns:
+        ``(P, starts)``: float32 patches ``(..., n, n_mels, frames)`` (``n = 0`` when
+        ``T < frames``) and their first frames ``(n,)``.
+
+    Used in: book/part1/03_pca_gaussian.md (through maqamgen.recipes.ch03_pca_gaussian)
     """
-    n = mel_db.shape[1]
-    starts = np.arange(0, n - frames + 1, stride, dtype=int)
+    mel_db = np.asarray(mel_db)
+    if frames < 1 or stride < 1:
+        raise ConfigError(f"frames={frames} and stride={stride} must be >= 1")
+    starts = np.arange(0, mel_db.shape[-1] - frames + 1, stride, dtype=int)
     if starts.size == 0:
-        return np.zeros((0, mel_db.shape[0], frames), np.float32), starts
-    return np.stack([mel_db[:, s:s + frames] for s in starts]).astype(np.float32), starts
+        return np.zeros((*mel_db.shape[:-2], 0, mel_db.shape[-2], frames), np.float32), starts
+    P = np.stack([mel_db[..., s:s + frames] for s in starts], axis=-3)
+    return P.astype(np.float32), starts
+
+
+def audio_patches(y: np.ndarray, sr: int, cfg: FeatureConfig, normalizer: "Normalizer",
+                  stride: int | None = None) -> torch.Tensor:
+    """Audio -> normalised patches on the ``cfg`` grid, as the judge of Chapters 4-6 sees patches.
+
+    :func:`clip_mel_db`, then :meth:`Normalizer.forward`, then :func:`cut_patches`.
+
+    Args:
+        y: mono audio at ``sr``.
+        sr: sample rate, Hz.
+        cfg: the patch settings (e.g. Chapter 4's ``cfg.ddpm.features``).
+        normalizer: the training patches' dB -> [-1, 1] map.
+        stride: frames between patches (default ``cfg.frames``: side by side, no overlap).
+
+    Returns:
+        ``(P, 1, n_mels, frames)`` float32 tensor (``P = 0`` for audio shorter than a patch).
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
+    P, _ = cut_patches(normalizer.forward(clip_mel_db(y, sr, cfg)), cfg.frames, stride or cfg.frames)
+    return torch.from_numpy(P)[:, None]
+
+
+def cut_windows(x, width: int) -> torch.Tensor:
+    """Patches ``(N, 1, H, W)`` cut into side-by-side ``width``-frame windows ``(N * (W // width), 1, H, width)``.
+
+    :func:`cut_patches` with ``stride = width`` on every patch, windows of patch 0 first. Patches
+    narrower than ``width`` are returned unchanged (a classifier of ``width``-frame patches
+    then judges them as they are).
+
+    Used in: book/part1/05_scaling_hallucination.md (through maqamgen.recipes.ch05_scaling)
+    """
+    x = torch.as_tensor(x)
+    N, C, H, W = x.shape
+    if W < width:
+        return x
+    P, _ = cut_patches(x.detach().cpu().numpy(), width, width)  # (N, C, k, H, width)
+    return torch.from_numpy(P).transpose(1, 2).reshape(-1, C, H, width).to(x.dtype)
+
+
+def resample_mels(x, n_mels: int) -> torch.Tensor:
+    """Patches ``(..., H, W)`` on ``H`` mel bands -> ``n_mels`` bands over the same band edges.
+
+    Mel bands are evenly spaced in mel, band ``k`` of ``H`` centred at ``(k + 1) / (H + 1)`` of
+    the range, so linear interpolation at those positions moves a patch to another band count
+    (values outside the outer centres are held).
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    x = torch.as_tensor(x)
+    H = x.shape[-2]
+    if H == n_mels:
+        return x
+    src = (np.arange(H) + 1) / (H + 1)
+    dst = (np.arange(n_mels) + 1) / (n_mels + 1)
+    i = np.clip(np.searchsorted(src, dst) - 1, 0, H - 2)
+    w = np.clip((dst - src[i]) / (src[i + 1] - src[i]), 0.0, 1.0)
+    lo, hi = x[..., torch.as_tensor(i), :], x[..., torch.as_tensor(i + 1), :]
+    wt = torch.as_tensor(w, dtype=x.dtype)[:, None]
+    return lo * (1 - wt) + hi * wt
 
 
 def _key(corpus_hash: str, split: str, cfg: FeatureConfig) -> str:
@@ -207,7 +298,8 @@ def load_patches(corp, split: str, cfg: FeatureConfig, normalizer: Normalizer | 
     Raises:
         ConfigError: the split yields no patch (clips shorter than one patch).
 
-    Used in: book/part1/04_unet_ddpm.md
+    Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md,
+    book/part1/05_scaling_hallucination.md
     """
     d = _mel_patches(corp, split, cfg)
     if len(d["db"]) == 0:
@@ -238,7 +330,7 @@ def to_audio(x, normalizer: Normalizer, cfg: FeatureConfig, sr: int, n_iter: int
     Returns:
         float32 audio, ``((n_frames - 1) * hop_length,)`` samples at ``sr``.
 
-    Used in: book/part1/04_unet_ddpm.md
+    Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md
     """
     mel_db = to_db(x, normalizer)
     if mel_db.ndim == 3:

@@ -31,6 +31,8 @@ class PCAGaussian:
         sigma2: mean of the discarded eigenvalues (isotropic residual variance; 0 if none).
         total_variance: trace of the sample covariance (sum of all eigenvalues).
         n_train: number of training vectors.
+
+    Used in: book/part1/03_pca_gaussian.md
     """
 
     mu_hat: np.ndarray
@@ -108,6 +110,8 @@ def fit(X: np.ndarray, k: int | None = None, variance: float | None = None) -> P
 
     Raises:
         ValueError: fewer than two vectors, non-finite values, or an invalid ``k``/``variance``.
+
+    Used in: book/part1/03_pca_gaussian.md
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] < 2:
@@ -147,6 +151,8 @@ def sample(g: PCAGaussian, n: int, seed: int = 0, residual: bool = False) -> np.
 
     Returns:
         shape (n, d).
+
+    Used in: book/part1/03_pca_gaussian.md
     """
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, g.k))

@@ -237,8 +237,6 @@ def hz(cents_value, ref_hz):
 
     Returns:
         Frequency in Hz (float or array).
-
-    Used in: book/part1/01_stft_filtering.md
     """
     return np.asarray(ref_hz, dtype=float) * 2.0 ** (np.asarray(cents_value, dtype=float) / 1200.0)
 
@@ -272,6 +270,8 @@ def note_hz(name: str, a4_hz: float = A4_HZ) -> float:
 
     Raises:
         ConfigError: the name cannot be parsed.
+
+    Used in: book/part2/07_lstm_tokens.md
     """
     m = re.fullmatch(r"([A-Ga-g])(#|b|-half-flat|-half-sharp)?(-?\d+)", name.strip())
     if m is None:
@@ -371,7 +371,8 @@ def get_maqam(name: str) -> Maqam:
     Raises:
         ConfigError: unknown name; the message lists the known names.
 
-    Used in: book/part1/01_stft_filtering.md
+    Used in: book/part1/01_stft_filtering.md, book/part1/02_maqam_estimation.md,
+    book/part2/07_lstm_tokens.md
     """
     key = str(name).strip().lower()
     if key not in MAQAMAT:
@@ -393,8 +394,6 @@ def degrees_cents(name: str, practice: bool = True, descending: bool = False) ->
 
     Raises:
         ConfigError: unknown maqam.
-
-    Used in: book/part1/02_maqam_estimation.md
     """
     m = get_maqam(name)
     if descending:
@@ -410,8 +409,6 @@ def descending_degrees_cents(name: str, practice: bool = True) -> np.ndarray:
     Same as :func:`degrees_cents` with ``descending=True``: rast's seventh is B-flat (1000
     cents), nahawand's is the natural-minor seventh (1000 cents, kurd upper jins); every
     other core maqam descends as it ascends.
-
-    Used in: book/part1/02_maqam_estimation.md
     """
     return degrees_cents(name, practice=practice, descending=True)
 
@@ -425,8 +422,6 @@ def pitch_classes_cents(name: str, practice: bool = True) -> np.ndarray:
 
     Returns:
         Sorted unique cents in [0, 1200), shape (P,) with 7 <= P <= 9.
-
-    Used in: book/part1/02_maqam_estimation.md
     """
     m = get_maqam(name)
     octave = m.octave_cents - (m.intonation_cents[0] if practice and m.octave_cents != 1200 else 0.0)
@@ -469,8 +464,6 @@ def scale_hz(name: str, tonic_hz: float | None = None, octaves_below: int = 0,
 
     Returns:
         Ascending frequencies in Hz, shape ``(7 * (octaves_below + octaves_above) + 1,)``.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     if tonic_hz is None:
         tonic_hz = get_maqam(name).tonic_hz
@@ -494,8 +487,6 @@ def snap_to_scale(freq_hz, name: str, tonic_hz: float, practice: bool = False):
     Returns:
         ``(snapped_hz, dev_cents)``: the snapped pitches in Hz and ``freq - snapped`` in
         cents, both of ``freq_hz``'s shape.
-
-    Used in: book/part1/02_maqam_estimation.md
     """
     pc = pitch_classes_cents(name, practice)
     c = np.asarray(cents(freq_hz, tonic_hz), dtype=float)

@@ -124,7 +124,11 @@ def interval_cents_mod_octave(f_hz, ref_hz) -> np.ndarray:
 
 
 def tonic_correct(estimated_hz, true_hz, tol_cents: float = 50.0) -> np.ndarray:
-    """Whether each estimated tonic is within ``tol_cents`` of the true one, octave-equivalent."""
+    """Whether each estimated tonic is within ``tol_cents`` of the true one, octave-equivalent.
+
+    Used in: book/part1/02_maqam_estimation.md, book/part1/03_pca_gaussian.md,
+    book/part2/07_lstm_tokens.md
+    """
     return np.abs(interval_cents_mod_octave(estimated_hz, true_hz)) <= tol_cents
 
 
@@ -200,7 +204,7 @@ def frechet_distance_gaussian(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> fl
     Returns:
         ``d^2`` (>= 0), in squared embedding units.
 
-    Used in: book/part1/04_unet_ddpm.md
+    Used in: lib/maqamgen/metrics.py (frechet_distance)
     """
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, float)), np.atleast_1d(np.asarray(mu2, float))
     s1, s2 = np.atleast_2d(np.asarray(sigma1, float)), np.atleast_2d(np.asarray(sigma2, float))
@@ -241,7 +245,7 @@ def pcd_divergence(pcds_a, pcds_b) -> float:
     Returns:
         JS divergence in bits (1.0 when one side has no voiced audio at all).
 
-    Used in: book/part1/04_unet_ddpm.md
+    Used in: book/part1/03_pca_gaussian.md, lib/maqamgen/evaluation.py
     """
     means = []
     for P in (pcds_a, pcds_b):
@@ -254,7 +258,10 @@ def pcd_divergence(pcds_a, pcds_b) -> float:
 
 
 def maqam_accuracy(predicted, truth) -> float:
-    """Share of items whose predicted maqam (None: no estimate) equals the true one."""
+    """Share of items whose predicted maqam (None: no estimate) equals the true one.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
     predicted, truth = list(predicted), list(truth)
     if len(predicted) != len(truth) or not truth:
         raise ValueError("maqam_accuracy needs two non-empty lists of the same length")
@@ -275,7 +282,8 @@ def nearest_frame_distance(S, bank, chunk: int = 2048) -> np.ndarray:
     Returns:
         ``(T,)`` distances: ``min_j ||S[:, t] - bank[:, j]|| / sqrt(n_mels)``.
 
-    Used in: book/part1/04_unet_ddpm.md, 05_scaling_hallucination.md
+    Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md,
+    book/part1/05_scaling_hallucination.md
     """
     S = np.asarray(S, dtype=np.float64)
     B = np.asarray(bank, dtype=np.float64)
@@ -290,43 +298,162 @@ def nearest_frame_distance(S, bank, chunk: int = 2048) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def position_profile(values, n_bins: int = 9) -> np.ndarray:
-    """Mean of a per-frame curve ``(T,)`` in ``n_bins`` equal stretches of the time axis: ``(n_bins,)``.
+def frame_distance_profile(samples, bank) -> np.ndarray:
+    """Mean :func:`nearest_frame_distance` at each frame index over a set of spectrograms.
 
-    With :func:`nearest_frame_distance` it shows quality as a function of position in a
-    generated sequence (middle-part hallucination: a bump in the middle bins).
+    ``p(t) = mean_n d_n(t)``, ``d_n`` the nearest-real-frame distances of spectrogram ``n``:
+    where along the time axis generated frames are unlike the data.
+
+    Args:
+        samples: ``(N, [1,] n_mels, T)`` spectrograms (numpy or torch), in the bank's units.
+        bank: ``(n_mels, M)`` real frames.
+
+    Returns:
+        ``(T,)`` distances, in the bank's units (normalised log-mel for the book's patches).
+
+    Used in: book/part1/05_scaling_hallucination.md
     """
-    v = np.asarray(values, dtype=np.float64)
-    edges = np.linspace(0, len(v), n_bins + 1).round().astype(int)
-    return np.array([v[a:b].mean() if b > a else np.nan for a, b in zip(edges[:-1], edges[1:])])
+    S = samples.detach().cpu().numpy() if hasattr(samples, "detach") else np.asarray(samples)
+    S = S.reshape(S.shape[0], S.shape[-2], S.shape[-1])
+    return np.mean([nearest_frame_distance(s, bank) for s in S], axis=0)
 
 
-def loop_score(S, min_lag: int = 4, max_lag: int | None = None) -> float:
-    """How exactly a spectrogram repeats itself: ``max_L mean_t cos(S[:, t], S[:, t + L])``.
+def self_similarity(S) -> np.ndarray:
+    """Cosine similarity of every pair of centred frames of a spectrogram, ``(T, T)``.
 
-    Frames are centred (the segment's mean frame removed) before the cosine, so a steady
-    level is not mistaken for repetition; lags run from ``min_lag`` to ``max_lag`` (default
-    half the length). A loop of period L scores ~1; music that never repeats exactly scores
-    lower; noise ~0.
+    ``C[t, u] = <x_t, x_u> / (||x_t|| ||x_u||)`` with ``x_t = S[:, t] - mean_u S[:, u]`` (the
+    segment's mean frame removed, so a steady level is not read as repetition). The matrix
+    behind :func:`loop_score` (its diagonals) and :func:`repetition_profile` (its rows).
 
     Args:
         S: ``(n_mels, T)`` spectrogram.
-        min_lag, max_lag: lag range in frames.
 
     Returns:
-        The score in [-1, 1] (0 when ``T`` is too short for one lag).
-
-    Used in: book/part1/05_scaling_hallucination.md
+        ``(T, T)`` similarities in [-1, 1].
     """
     S = np.asarray(S, dtype=np.float64)
     X = S - S.mean(axis=1, keepdims=True)
     X = X / np.maximum(np.linalg.norm(X, axis=0, keepdims=True), 1e-9)
-    T = X.shape[1]
+    return X.T @ X
+
+
+def loop_score(S, min_lag: int = 4, max_lag: int | None = None) -> float:
+    """How exactly a whole spectrogram repeats itself at one period: ``max_L mean_t C[t, t + L]``.
+
+    ``C`` is :func:`self_similarity` (cosine of centred frames); lags ``L`` run from ``min_lag``
+    to ``max_lag`` (default half the length). A loop of period ``L`` scores ~1; music that never
+    repeats exactly scores lower; noise ~0. One number per segment; :func:`repetition_profile`
+    is the per-frame counterpart (any lag, frame by frame).
+
+    Args:
+        S: ``(n_mels, T)`` spectrogram.
+        min_lag, max_lag: lag range, frames.
+
+    Returns:
+        The score in [0, 1] (0 when ``T`` is too short for one lag, or every lag's mean is
+        negative).
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    C = self_similarity(S)
+    T = C.shape[0]
     max_lag = T // 2 if max_lag is None else min(max_lag, T - 1)
     best = 0.0
     for L in range(max(1, min_lag), max_lag + 1):
-        best = max(best, float(np.mean(np.sum(X[:, :-L] * X[:, L:], axis=0))))
+        best = max(best, float(np.diagonal(C, L).mean()))
     return best
+
+
+def repetition_profile(S, min_lag: int = 4, max_lag: int | None = None) -> np.ndarray:
+    """How much each frame repeats elsewhere in its own spectrogram: ``r(t) = max_u C[t, u]``, ``(T,)``.
+
+    The maximum runs over frames ``u`` with ``min_lag <= |t - u| <= max_lag`` (default ``T``),
+    ``C`` being :func:`self_similarity`. A looping stretch scores near 1 everywhere in it; a
+    stretch that never comes back scores low. Unitless cosine in [-1, 1] (0 where no frame is
+    in range).
+
+    Args:
+        S: ``(n_mels, T)`` spectrogram.
+        min_lag, max_lag: lag range, frames.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    C = self_similarity(S)
+    T = C.shape[0]
+    lag = np.abs(np.arange(T)[:, None] - np.arange(T)[None, :])
+    max_lag = T if max_lag is None else max_lag
+    C[(lag < min_lag) | (lag > max_lag)] = -np.inf
+    out = C.max(axis=1)
+    return np.where(np.isfinite(out), out, 0.0)
+
+
+def position_profile(values, n_bins: int = 9) -> np.ndarray:
+    """Mean of per-frame values in ``n_bins`` equal stretches of the time (last) axis.
+
+    Bin ``b`` covers frames ``[round(b T / n_bins), round((b + 1) T / n_bins))``; an empty bin
+    is NaN. With :func:`nearest_frame_distance` it shows quality against position in a generated
+    sequence (middle-part hallucination: a bump in the middle bins); on a spectrogram it gives
+    the mean frame of each stretch; on note pitches the mean pitch along a phrase.
+
+    Args:
+        values: ``(..., T)``, e.g. a curve ``(T,)`` or a spectrogram ``(n_mels, T)``.
+        n_bins: number of stretches.
+
+    Returns:
+        ``(..., n_bins)``, in the units of ``values``.
+
+    Used in: book/part1/03_pca_gaussian.md, book/part1/05_scaling_hallucination.md
+    """
+    v = np.asarray(values, dtype=np.float64)
+    edges = np.linspace(0, v.shape[-1], n_bins + 1).round().astype(int)
+    return np.stack([v[..., a:b].mean(axis=-1) if b > a else np.full(v.shape[:-1], np.nan)
+                     for a, b in zip(edges[:-1], edges[1:])], axis=-1)
+
+
+def position_spread(mels, n_bins: int = 9, groups=None) -> np.ndarray:
+    """Spread of real frames across sequences at each relative position: ``(n_bins,)``.
+
+    Each sequence ``(n_mels, T_i)`` (any length) is reduced to its :func:`position_profile`
+    (the mean frame of each of ``n_bins`` stretches); ``s(b)`` is the variance across sequences
+    of those mean frames, averaged over mel bands, and with ``groups`` (a label per sequence,
+    e.g. its maqam) taken within each group of two or more and averaged over the groups. Low
+    where sequences resemble each other (stereotyped openings and closings), high where they
+    differ. Units: squared units of the spectrogram.
+
+    Args:
+        mels: sequences ``(n_mels, T_i)``.
+        n_bins: position bins.
+        groups: optional label per sequence; if no group has two members, all sequences form one.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    prof = np.stack([position_profile(m, n_bins) for m in mels])  # (n_seq, n_mels, n_bins)
+    idx = [np.arange(len(prof))]
+    if groups is not None:
+        g = np.asarray(groups)
+        idx = [np.flatnonzero(g == k) for k in np.unique(g) if np.sum(g == k) > 1] or idx
+    return np.mean([prof[i].var(axis=0).mean(axis=0) for i in idx], axis=0)
+
+
+def _third_bounds(T: int) -> tuple[int, int]:
+    return T // 3, 2 * T // 3
+
+
+def thirds(curve) -> dict:
+    """Mean of a per-frame curve over its first, middle and last thirds, and middle against outer.
+
+    With ``a, b = T // 3, 2 T // 3``: ``first`` = mean over ``[0, a)``, ``middle`` over
+    ``[a, b)``, ``last`` over ``[b, T)``, ``outer`` over the first and last thirds together, and
+    ``ratio`` = middle / outer (1 when the middle is like the ends).
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    v = np.asarray(curve, dtype=np.float64)
+    a, b = _third_bounds(len(v))
+    outer = float(np.concatenate([v[:a], v[b:]]).mean())
+    mid = float(v[a:b].mean())
+    return {"first": float(v[:a].mean()), "middle": mid, "last": float(v[b:].mean()),
+            "outer": outer, "ratio": mid / max(outer, 1e-12)}
 
 
 def hallucination_index(S, bank, min_lag: int = 4) -> dict:
@@ -335,14 +462,14 @@ def hallucination_index(S, bank, min_lag: int = 4) -> dict:
     Two symptoms the report describes -- unstable content and repetition mid-sequence:
 
     * ``novelty_middle`` / ``novelty_outer``: mean :func:`nearest_frame_distance` to the real
-      frames in ``bank`` over the middle third and over the first and last thirds;
-      ``novelty_ratio`` = middle / outer (about 1 for real audio, > 1 when the middle is noise
-      or otherwise unlike the data);
+      frames in ``bank`` over the middle third and over the first and last thirds
+      (:func:`thirds`); ``novelty_ratio`` = middle / outer (about 1 for real audio, > 1 when the
+      middle is noise or otherwise unlike the data);
     * ``loop_middle`` / ``loop_outer``: :func:`loop_score` of the middle third and the mean of
       the outer thirds'; ``loop_excess`` = middle - outer (about 0 for real audio, large when the
       middle loops);
     * ``index`` = ``max(novelty_ratio - 1, 0) + max(loop_excess, 0)``: 0 for a sequence whose
-      middle is as good and as varied as its ends.
+      middle is as good and as varied as its ends. Unitless.
 
     Args:
         S: ``(n_mels, T)`` spectrogram, ``T >= 6 min_lag`` frames.
@@ -352,69 +479,112 @@ def hallucination_index(S, bank, min_lag: int = 4) -> dict:
     Returns:
         dict of the quantities above.
 
-    Used in: book/part1/05_scaling_hallucination.md
+    Used in: book/part1/03_pca_gaussian.md, book/part1/05_scaling_hallucination.md
     """
     S = np.asarray(S, dtype=np.float64)
-    T = S.shape[1]
-    a, b = T // 3, 2 * T // 3
-    d = nearest_frame_distance(S, bank)
-    outer = np.concatenate([d[:a], d[b:]])
-    nov_mid, nov_out = float(d[a:b].mean()), float(outer.mean())
+    a, b = _third_bounds(S.shape[1])
+    nov = thirds(nearest_frame_distance(S, bank))
     loop_mid = loop_score(S[:, a:b], min_lag)
     loop_out = 0.5 * (loop_score(S[:, :a], min_lag) + loop_score(S[:, b:], min_lag))
-    ratio = nov_mid / max(nov_out, 1e-9)
-    return {"novelty_middle": nov_mid, "novelty_outer": nov_out, "novelty_ratio": ratio,
-            "loop_middle": loop_mid, "loop_outer": loop_out, "loop_excess": loop_mid - loop_out,
-            "index": max(ratio - 1.0, 0.0) + max(loop_mid - loop_out, 0.0)}
+    return {"novelty_middle": nov["middle"], "novelty_outer": nov["outer"],
+            "novelty_ratio": nov["ratio"], "loop_middle": loop_mid, "loop_outer": loop_out,
+            "loop_excess": loop_mid - loop_out,
+            "index": max(nov["ratio"] - 1.0, 0.0) + max(loop_mid - loop_out, 0.0)}
 
 
 def spectral_flux(S) -> np.ndarray:
-    """Frame-to-frame change ``||S[:, t] - S[:, t-1]|| / sqrt(n_mels)``, ``(T - 1,)`` (entry ``t-1``)."""
+    """Frame-to-frame jump ``j(t) = ||S[:, t] - S[:, t-1]|| / sqrt(n_mels)``, ``(T - 1,)`` (entry ``t-1``).
+
+    RMS over bands, in the spectrogram's units (dB, or normalised log-mel).
+    """
     S = np.asarray(S, dtype=np.float64)
     return np.sqrt(np.mean(np.diff(S, axis=1) ** 2, axis=0))
 
 
-def seam_metrics(S, seams, width: int = 4) -> dict:
-    """How audible the seams of a stitched spectrogram are, against the rest of it.
+def _seam_jumps(S, seams) -> tuple[float, float]:
+    """Mean :func:`spectral_flux` across the seams and away from them (see :func:`seam_jump_ratio`)."""
+    S = np.asarray(S, dtype=np.float64)
+    T = S.shape[1]
+    seams = sorted({int(s) for s in seams if 1 <= int(s) <= T - 1})
+    if not seams:
+        raise ValueError(f"no seam inside the {T} frames")
+    j = spectral_flux(S)  # j[t - 1]: frame t against frame t - 1
+    near = np.zeros(T - 1, bool)
+    for s in seams:
+        near[max(0, s - 2):min(T - 1, s + 1)] = True  # the jumps into s - 1, s and s + 1
+    if near.all():
+        raise ValueError("every frame is next to a seam: nothing to compare the seams with")
+    return float(j[[s - 1 for s in seams]].mean()), float(j[~near].mean())
 
-    * ``flux_ratio``: spectral flux across each seam (between frames ``s - 1`` and ``s``) over
-      the mean flux elsewhere (about 1 for a seamless join; large for a jump);
-    * ``jump_ratio``: distance between the mean of the ``width`` frames before and after each
-      seam over its mean at every position more than ``width`` frames from a seam (catches level or timbre changes
-      that a one-frame flux misses).
+
+def seam_jump_ratio(S, seams) -> float:
+    """How abrupt a spectrogram is across given frames, relative to everywhere else (1 = seamless).
+
+    With the frame-to-frame jump ``j(t)`` of :func:`spectral_flux` (RMS over bands, e.g. dB),
+
+        ratio = mean_{s in seams} j(s) / mean_{t : |t - s| > 1 for every seam} j(t),
+
+    the mean jump across the seams (last frame of one piece to the first of the next) over the
+    mean jump between frames away from any seam. Unitless; about 1 for real audio with "seams"
+    put at arbitrary frames, several times larger for a splice. One definition for every model
+    and every way of making long sequences (concatenated, conditioned or outpainted windows):
+    the core metric ``seam_jump_ratio`` of :data:`maqamgen.results.CORE_METRICS`.
 
     Args:
         S: ``(n_mels, T)`` spectrogram.
-        seams: frame indices where a new segment starts (``0 < s < T``).
-        width: frames averaged on each side for the jump.
+        seams: frames where a new piece begins; those outside ``1 <= s <= T - 1`` are ignored.
+
+    Raises:
+        ValueError: no seam inside the spectrogram, or no frame away from the seams.
+
+    Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md,
+    book/part1/05_scaling_hallucination.md
+    """
+    seam, within = _seam_jumps(S, seams)
+    return seam / max(within, 1e-12)
+
+
+def seam_metrics(S, seams, width: int = 4) -> dict:
+    """The seams of a stitched spectrogram, measured two ways.
+
+    * ``seam_jump_ratio`` (:func:`seam_jump_ratio`), with its two means ``seam_jump`` and
+      ``within_jump``: the one-frame jump across each seam against the jump elsewhere;
+    * ``step_ratio``, with ``seam_step`` and ``within_step``: the *step* at frame ``t`` is
+      ``||mean(S[:, t-w:t]) - mean(S[:, t:t+w])|| / sqrt(n_mels)`` (``w = width``: the change
+      between the means of the ``w`` frames before and after); the ratio is its mean at the
+      seams over its mean at every frame more than ``w`` from a seam. It catches a level or
+      timbre change spread over a few frames, which a one-frame jump misses, but is noisier on
+      real audio (a note change is a step too).
+
+    Only seams with ``width <= s <= T - width`` count, for both.
+
+    Args:
+        S: ``(n_mels, T)`` spectrogram.
+        seams: frame indices where a new segment starts.
+        width: frames averaged on each side for the step.
 
     Returns:
-        dict with ``seam_flux``, ``within_flux``, ``flux_ratio``, ``seam_jump``,
-        ``within_jump``, ``jump_ratio`` (means over seams).
+        dict with ``seam_jump``, ``within_jump``, ``seam_jump_ratio``, ``seam_step``,
+        ``within_step``, ``step_ratio``.
 
-    Used in: book/part1/05_scaling_hallucination.md, 06_latent_diffusion.md
+    Used in: book/part1/04_unet_ddpm.md
     """
     S = np.asarray(S, dtype=np.float64)
     T = S.shape[1]
     seams = sorted(int(s) for s in seams if width <= int(s) <= T - width)
     if not seams:
         raise ValueError(f"no seam at least {width} frames from both ends of {T} frames")
-    flux = spectral_flux(S)
-    near = np.zeros(T - 1, bool)
-    for s in seams:
-        near[max(0, s - 2):min(T - 1, s + 1)] = True
-    within_flux = float(np.mean(flux[~near])) if (~near).any() else float(np.mean(flux))
-    seam_flux = float(np.mean([flux[s - 1] for s in seams]))
+    seam_jump, within_jump = _seam_jumps(S, seams)
 
-    def jump(s):
+    def step(s):
         return float(np.sqrt(np.mean((S[:, s - width:s].mean(1) - S[:, s:s + width].mean(1)) ** 2)))
 
     others = [t for t in range(width, T - width + 1) if min(abs(t - s) for s in seams) > width]
-    within_jump = float(np.mean([jump(t) for t in others])) if others else float("nan")
-    seam_jump = float(np.mean([jump(s) for s in seams]))
-    return {"seam_flux": seam_flux, "within_flux": within_flux,
-            "flux_ratio": seam_flux / max(within_flux, 1e-9), "seam_jump": seam_jump,
-            "within_jump": within_jump, "jump_ratio": seam_jump / max(within_jump, 1e-9)}
+    within_step = float(np.mean([step(t) for t in others])) if others else float("nan")
+    seam_step = float(np.mean([step(s) for s in seams]))
+    return {"seam_jump": seam_jump, "within_jump": within_jump,
+            "seam_jump_ratio": seam_jump / max(within_jump, 1e-12), "seam_step": seam_step,
+            "within_step": within_step, "step_ratio": seam_step / max(within_step, 1e-12)}
 
 
 # ----------------------------------------------------------------------------- generative models
@@ -428,10 +598,14 @@ def js_divergence(p, q, base: float = 2.0) -> float:
     ``JS(p, q) = (KL(p || m) + KL(q || m)) / 2`` with ``m = (p + q) / 2``; 0 iff ``p = q``.
 
     Args:
-        p, q: non-negative weights of the same shape (not both of zero sum).
+        p, q: non-negative weights of the same shape, each of positive sum.
         base: logarithm base (2 gives bits, bounded by 1).
 
-    Used in: book/part1/03_pca_gaussian.md
+    Raises:
+        ValueError: different shapes, or a histogram with nothing in it (the divergence is
+            undefined; a caller with possibly empty histograms decides what that means).
+
+    Used in: book/part1/03_pca_gaussian.md, book/part2/07_lstm_tokens.md
     """
     p = np.asarray(p, dtype=float).ravel()
     q = np.asarray(q, dtype=float).ravel()
@@ -482,41 +656,21 @@ def frame_autocorrelation(mels, max_lag: int, mean=None) -> np.ndarray:
         return (num / cnt) / (var / nvar)
 
 
-def seam_jump_ratio(mel, seams, width: int = 0) -> float:
-    """How abrupt a spectrogram is at given frames, relative to everywhere else.
-
-    The jump at frame ``t`` is ``||x[:, t] - x[:, t - 1]|| / sqrt(n_mels)`` (dB RMS). The ratio
-    is the mean jump at the seams (``t`` in ``seams``, +- ``width`` frames) over the mean jump
-    at all other frames: about 1 for a seamless join, larger for an audible seam.
-
-    Args:
-        mel: spectrogram, shape (n_mels, T).
-        seams: frame indices where a new piece begins (1 <= t < T).
-        width: frames on either side of a seam counted as the seam.
-
-    Used in: book/part1/03_pca_gaussian.md
-    """
-    mel = np.asarray(mel, dtype=float)
-    jump = np.sqrt(np.mean(np.diff(mel, axis=1) ** 2, axis=0))  # jump[t - 1]: frame t vs t - 1
-    at = np.zeros(jump.size, dtype=bool)
-    for s in seams:
-        at[max(0, s - 1 - width): min(jump.size, s + width)] = True
-    if not at.any() or at.all():
-        raise ValueError("seams must mark some but not all frames")
-    return float(jump[at].mean() / jump[~at].mean())
-
-
-def scale_adherence(cents_above_tonic, maqam: str, tol_cents: float = 25.0) -> float:
+def scale_adherence(cents_above_tonic, maqam: str, tol_cents: float = 25.0, weights=None,
+                    practice: bool = True) -> float:
     """Fraction of pitches within ``tol_cents`` of a pitch class of the maqam (any octave).
 
-    The pitch classes are those the maqam is played with
-    (:func:`maqamgen.maqam.pitch_classes_cents`, practice intonation, ascending and
-    descending forms and its octave note).
+    ``sum_i w_i [min_k |c_i - pc_k|_1200 <= tol] / sum_i w_i`` with ``|.|_1200`` the distance
+    modulo the octave. The pitch classes ``pc_k`` are those of the maqam's ascending and
+    descending forms and its octave note (:func:`maqamgen.maqam.pitch_classes_cents`), as
+    played (``practice=True``) or on the 24-TET grid.
 
     Args:
         cents_above_tonic: pitches in cents above the tonic, any shape.
         maqam: maqam name.
         tol_cents: tolerance, cents.
+        weights: weight of each pitch (e.g. note durations, s), same size; default 1 each.
+        practice: practice intonation instead of the 24-TET degrees.
 
     Used in: book/part1/03_pca_gaussian.md
     """
@@ -525,26 +679,36 @@ def scale_adherence(cents_above_tonic, maqam: str, tol_cents: float = 25.0) -> f
     c = np.asarray(cents_above_tonic, dtype=float).ravel()
     if c.size == 0:
         return float("nan")
-    pcs = mq.pitch_classes_cents(maqam, practice=True)
+    pcs = mq.pitch_classes_cents(maqam, practice=practice)
     d = np.mod(c[:, None] - pcs[None, :] + 600.0, 1200.0) - 600.0
-    return float(np.mean(np.min(np.abs(d), axis=1) <= tol_cents))
+    ok = np.min(np.abs(d), axis=1) <= tol_cents
+    if weights is None:
+        return float(np.mean(ok))
+    w = np.asarray(weights, dtype=float).ravel()
+    return float(np.sum(w * ok) / np.sum(w))
 
 
 def interval_histogram(cents_sequences, bin_cents: float = 25.0, max_cents: float = 1200.0) -> tuple[np.ndarray, np.ndarray]:
     """Histogram of melodic intervals (consecutive differences) of pitch sequences in cents.
 
+    The bins are centred on the multiples of ``bin_cents`` from ``-max_cents`` to ``+max_cents``
+    (both included, so the histogram is symmetric: an octave up and an octave down each have
+    their bin); intervals beyond go to the outer bins. Counts, not normalised.
+
     Args:
         cents_sequences: a list of 1-D pitch sequences in cents (or one 2-D array, one per row).
-        bin_cents: bin width; intervals beyond ``+- max_cents`` go to the outer bins.
-        max_cents: range.
+        bin_cents: bin width, cents.
+        max_cents: range, cents.
 
     Returns:
-        ``(counts, edges)``: counts shape (B,), edges shape (B + 1,).
+        ``(counts, edges)``: counts shape (B,) with ``B = 2 round(max_cents / bin_cents) + 1``,
+        edges shape (B + 1,), cents.
 
     Used in: book/part1/03_pca_gaussian.md
     """
     iv = np.concatenate([np.diff(np.asarray(s, dtype=float)) for s in cents_sequences])
-    edges = np.arange(-max_cents, max_cents + bin_cents / 2, bin_cents) - bin_cents / 2
+    half = int(round(max_cents / bin_cents))
+    edges = (np.arange(-half, half + 2) - 0.5) * bin_cents
     iv = np.clip(iv, edges[0] + 1e-9, edges[-1] - 1e-9)
     return np.histogram(iv, bins=edges)[0].astype(float), edges
 
@@ -563,7 +727,8 @@ def bootstrap_ci(values, stat=np.mean, n_boot: int = 1000, level: float = 0.95,
     Returns:
         ``(value, lo, hi)``; NaNs when ``values`` is empty.
 
-    Used in: book/part1/04_unet_ddpm.md
+    Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md,
+    book/part1/05_scaling_hallucination.md
     """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
@@ -581,7 +746,8 @@ def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float, 
     Returns:
         ``(p, lo, hi)``; NaNs when ``n == 0``.
 
-    Used in: book/part1/04_unet_ddpm.md
+    Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md,
+    book/part2/07_lstm_tokens.md
     """
     from scipy.stats import norm
 
@@ -592,7 +758,9 @@ def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float, 
     d = 1.0 + z * z / n
     c = (p + z * z / (2 * n)) / d
     h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return float(p), float(max(0.0, c - h)), float(min(1.0, c + h))
+    lo = 0.0 if k == 0 else max(0.0, c - h)
+    hi = 1.0 if k == n else min(1.0, c + h)
+    return float(p), float(lo), float(hi)
 
 
 def moving_average(x, w: int) -> np.ndarray:
@@ -620,3 +788,86 @@ def loss_tail(losses, frac: float = 0.25) -> dict:
     tail = L[-max(2, int(len(L) * frac)):]
     m = float(tail.mean())
     return {"final_loss": m, "loss_cv": float(tail.std() / m) if m else float("nan")}
+
+
+# ----------------------------------------------------------------------------- symbolic (note-level)
+# Note lists judged against notes (Chapter 7's LSTM): the same quantities as above where they
+# exist (scale adherence, interval histogram), read from notes instead of pitch-track frames;
+# the note pitch-class distribution is its own quantity (coarser, duration-weighted, no
+# smoothing), apart from the audio PCD of :func:`maqamgen.estimate.pitch_class_distribution`.
+
+
+def note_pcd(notes, ref_hz: float, bins: int = 24, weight: str = "duration") -> np.ndarray:
+    """Pitch-class distribution of a note list: ``bins`` classes per octave above ``ref_hz``.
+
+    Note ``i`` falls in class ``round(c_i bins / 1200) mod bins`` with ``c_i`` its cents above
+    ``ref_hz``, and weighs its duration in s (``weight="duration"``) or 1 (``"count"``):
+    ``P_k = sum_{i in k} w_i / sum_i w_i``. Not the audio PCD
+    (:func:`maqamgen.estimate.pitch_class_distribution`: 72 smoothed bins from pitch-track frames).
+
+    Args:
+        notes: the notes.
+        ref_hz: pitch of class 0, Hz (a tonic, or C4 for 12-TET music).
+        bins: classes per octave (24: quarter tones; 12: semitones).
+        weight: ``"duration"`` or ``"count"``.
+
+    Returns:
+        ``(bins,)``, sums to 1 (all zeros for no notes).
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    h = np.zeros(int(bins))
+    if not notes:
+        return h
+    f = np.array([n.freq_hz for n in notes])
+    w = np.array([n.duration for n in notes]) if weight == "duration" else np.ones(len(notes))
+    k = np.mod(np.rint(1200.0 * np.log2(f / ref_hz) * bins / 1200.0).astype(int), bins)
+    np.add.at(h, k, w)
+    return h / h.sum() if h.sum() > 0 else h
+
+
+def note_interval_histogram(notes, bin_cents: float = 50.0, max_cents: float = 1200.0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`interval_histogram` of the intervals between successive notes (by onset).
+
+    The interval from note ``i`` to ``i + 1`` is ``1200 log2(f_{i+1} / f_i)`` cents; one count
+    each (a list of N notes gives N - 1 counts; pooled histograms of several lists are sums).
+
+    Args:
+        notes: the notes.
+        bin_cents: bin width, cents (50: quarter tones; 100: semitones).
+        max_cents: range, cents (wider leaps fall in the outer bins).
+
+    Returns:
+        ``(counts, edges)`` as :func:`interval_histogram`.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    f = np.array([n.freq_hz for n in sorted(notes, key=lambda n: n.onset)], dtype=float)
+    return interval_histogram([1200.0 * np.log2(f / 440.0)], bin_cents, max_cents)
+
+
+def note_out_of_scale(notes, maqam: str, tonic_hz: float, tol_cents: float = 25.0,
+                      weight: str = "duration") -> float:
+    """Share of a note list off the maqam's scale: ``1 -`` :func:`scale_adherence` of its notes.
+
+    Each note weighs its duration (``weight="duration"``: the share of the time) or 1
+    (``"count"``); the scale is the maqam's 24-TET pitch classes on ``tonic_hz`` (the pitches
+    of the 24-TET token grid), a note being off it when farther than ``tol_cents`` from all.
+
+    Args:
+        notes: the notes.
+        maqam: maqam name.
+        tonic_hz: the tonic, Hz.
+        tol_cents: tolerance, cents.
+        weight: ``"duration"`` or ``"count"``.
+
+    Returns:
+        A share in [0, 1]; NaN for no notes.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    if not notes:
+        return float("nan")
+    w = np.array([n.duration for n in notes]) if weight == "duration" else None
+    c = 1200.0 * np.log2(np.array([n.freq_hz for n in notes], dtype=float) / float(tonic_hz))
+    return 1.0 - scale_adherence(c, maqam, tol_cents, weights=w, practice=False)

@@ -96,6 +96,30 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def _finite(x: Any) -> bool:
+    """A number that is finite as a float (an int too large for a float is not)."""
+    if not _is_number(x):
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
+def _float(x: int | float) -> float:
+    """``float(x)``; an int beyond the float range becomes +-inf (then refused as not finite)."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
+def _parse_int(text: str) -> int | float:
+    """JSON integers: exact up to 300 digits, beyond that a float (inf), never Python's
+    "exceeds the limit for integer string conversion" ValueError."""
+    return int(text) if len(text) <= 300 else float(text)
+
+
 def check_ornament(orn: Any, where: str, path: str | Path | None = None) -> dict | None:
     """Validate one ornament and fill in its defaults.
 
@@ -116,21 +140,21 @@ def check_ornament(orn: Any, where: str, path: str | Path | None = None) -> dict
         raise NotesError(f"{where}: an ornament must be null or an object, not {type(orn).__name__}", path)
     kind = orn.get("type")
     if kind not in ORNAMENT_DEFAULTS:
-        raise NotesError(f"{where}: unknown ornament type {kind!r} "
+        raise NotesError(f"{where}: unknown ornament type {_show(kind)} "
                          f"(known: {', '.join(sorted(ORNAMENT_DEFAULTS))})", path)
     allowed = set(ORNAMENT_DEFAULTS[kind]) | set(_REQUIRED.get(kind, ()))
     out: dict[str, Any] = {"type": kind}
     for key in sorted(set(orn) - {"type"}):
         if key not in allowed:
-            raise NotesError(f"{where}: unknown key {key!r} for a {kind} "
+            raise NotesError(f"{where}: unknown key {_show(key)} for a {kind} "
                              f"(known: {', '.join(sorted(allowed))})", path)
     for key in _REQUIRED.get(kind, ()):
         if key not in orn:
             raise NotesError(f"{where}: a {kind} needs {key!r}", path)
     for key in sorted(allowed):
         value = orn.get(key, ORNAMENT_DEFAULTS[kind].get(key))
-        if not _is_number(value) or not math.isfinite(value):
-            raise NotesError(f"{where}: {key} is {value!r}, not a finite number", path)
+        if not _finite(value):
+            raise NotesError(f"{where}: {key} is {_show(value)}, not a finite number", path)
         lo, hi, lo_incl = _LIMITS[key]
         if value > hi or value < lo or (value == lo and not lo_incl):
             raise NotesError(f"{where}: {key}={value} is outside {'[' if lo_incl else '('}{lo}, {hi}]", path)
@@ -154,8 +178,8 @@ def check_note(note: Note, i: int, path: str | Path | None = None, key: str = "n
     w = f"{key}[{i}]"
     for name in ("onset", "offset", "freq_hz", "cents_dev", "velocity"):
         v = getattr(note, name)
-        if not _is_number(v) or not math.isfinite(v):
-            raise NotesError(f"{w}: {name} is {v!r}, not a finite number", path)
+        if not _finite(v):
+            raise NotesError(f"{w}: {name} is {_show(v)}, not a finite number", path)
     if note.onset < 0:
         raise NotesError(f"{w}: onset {note.onset} s is negative", path)
     if note.offset <= note.onset:
@@ -198,8 +222,8 @@ def _row(row: Any, i: int, path: str | Path | None, key: str = "notes") -> tuple
         raise NotesError(f"{key}[{i}]: expected [onset_s, offset_s, freq_hz, cents_dev], got {got}", path)
     for j, x in enumerate(row):
         if not _is_number(x):
-            raise NotesError(f"{key}[{i}][{j}] is {x!r}, not a number", path)
-    return float(row[0]), float(row[1]), float(row[2]), float(row[3])
+            raise NotesError(f"{key}[{i}][{j}] is {_show(x)}, not a number", path)
+    return _float(row[0]), _float(row[1]), _float(row[2]), _float(row[3])
 
 
 def _aligned(obj: dict, key: str, n: int, path: str | Path | None) -> list | None:
@@ -226,8 +250,6 @@ def parse_notes(obj: Any, path: str | Path = "<memory>") -> tuple[list[Note], di
 
     Raises:
         NotesError: naming ``path`` and the row, for any malformed part.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     if not isinstance(obj, dict):
         raise NotesError(f"the top level must be a JSON object with a \"notes\" list, not {_json_type(obj)}", path)
@@ -246,14 +268,22 @@ def parse_notes(obj: Any, path: str | Path = "<memory>") -> tuple[list[Note], di
         vel = DEFAULT_VELOCITY
         if velocities is not None:
             vel = velocities[i]
-            if not _is_number(vel) or not math.isfinite(vel) or not 0 < vel <= 1:
-                raise NotesError(f"velocity[{i}] (notes[{i}]) is {vel!r}, not a number in (0, 1]", path)
+            if not _finite(vel) or not 0 < vel <= 1:
+                raise NotesError(f"velocity[{i}] (notes[{i}]) is {_show(vel)}, not a number in (0, 1]", path)
         orn = None if ornaments is None else check_ornament(ornaments[i], f"ornaments[{i}] (notes[{i}])", path)
         note = Note(onset, offset, f, dev, float(vel), orn)
         check_note(note, i, path)
         notes.append(note)
     meta = {k: v for k, v in obj.items() if k not in _RESERVED}
     return notes, meta
+
+
+def _show(x: Any, limit: int = 60) -> str:
+    """``repr(x)`` cut to ``limit`` characters (a huge number or string stays one short line)."""
+    if isinstance(x, int) and not isinstance(x, bool) and x.bit_length() > 3 * limit:
+        return f"an integer of about {int(x.bit_length() * 0.30103) + 1} digits"
+    text = repr(x)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _json_type(x: Any) -> str:
@@ -273,8 +303,6 @@ def read_notes(path: str | Path) -> tuple[list[Note], dict]:
     Raises:
         NotesError: missing or unreadable file, not UTF-8, not JSON (with line and
             column), or any :func:`parse_notes` problem.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     p = Path(path)
     if not p.exists():
@@ -288,7 +316,7 @@ def read_notes(path: str | Path) -> tuple[list[Note], dict]:
     except UnicodeDecodeError as e:
         raise NotesError(f"not UTF-8 text (byte {e.start}); expected note JSON", p) from None
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, parse_int=_parse_int)
     except json.JSONDecodeError as e:
         raise NotesError(f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}", p) from None
     except RecursionError:
@@ -347,8 +375,6 @@ def write_notes(path: str | Path, notes: list[Note], meta: dict | None = None) -
 
     Raises:
         NotesError: invalid notes, meta not serialisable, or the folder missing/unwritable.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     p = Path(path)
     notes = check_notes(list(notes), p)
@@ -383,8 +409,6 @@ def read_notes_corrected(path: str | Path) -> tuple[list[Note], dict]:
     Raises:
         NotesError: any :func:`read_notes` problem, no ``notes_corrected`` key, or a bad
             ``notes_corrected`` row or ``freqs`` entry (naming the file and the row).
-
-    Used in: book/part2/07_lstm_tokens.md
     """
     notes, meta = read_notes(path)
     p = Path(path)
@@ -406,6 +430,6 @@ def read_notes_corrected(path: str | Path) -> tuple[list[Note], dict]:
         if not isinstance(freqs, list):
             raise NotesError(f'"freqs" must be a list of frequencies in Hz, not {_json_type(freqs)}', p)
         for i, f in enumerate(freqs):
-            if not _is_number(f) or not math.isfinite(f) or not 0 < f <= MAX_FREQ_HZ:
-                raise NotesError(f"freqs[{i}] is {f!r}, not a frequency in (0, {MAX_FREQ_HZ:.0f}] Hz", p)
+            if not _finite(f) or not 0 < f <= MAX_FREQ_HZ:
+                raise NotesError(f"freqs[{i}] is {_show(f)}, not a frequency in (0, {MAX_FREQ_HZ:.0f}] Hz", p)
     return out, meta

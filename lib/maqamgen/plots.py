@@ -59,6 +59,8 @@ def note_roll(ax, notes, tonic_hz: float | None = None, degrees_cents=None, colo
     """Piano roll of a note list: time (s) across, pitch up (cents above the tonic, or Hz).
 
     Ornamented notes are hatched and labelled with the ornament type.
+
+    Used in: book/part1/01_stft_filtering.md, book/part2/07_lstm_tokens.md
     """
     from matplotlib.patches import Rectangle
 

@@ -37,13 +37,14 @@ CORE_METRICS: dict[str, str] = {
                     "against real audio (metrics.pcd_divergence)",
     "frame_dist": "mean distance of a generated frame to its nearest real training frame "
                   "(metrics.nearest_frame_distance; normalised log-mel units)",
-    "seam_jump_ratio": "spectral jump at window seams over the median jump elsewhere "
-                       "(metrics.seam_jump_ratio; 1 = seamless)",
-    "hallucination_index": "middle-third minus outer-thirds nearest-frame distance over long "
-                           "generations (metrics.hallucination_index; 0 = none)",
+    "seam_jump_ratio": "mean frame-to-frame spectral jump across window seams over the mean jump "
+                       "away from them (metrics.seam_jump_ratio; about 1 on real audio)",
+    "hallucination_index": "middle-part hallucination of long generations: excess novelty of the "
+                           "middle third plus excess looping (metrics.hallucination_index; 0 = none)",
     "params": "trainable parameters (count)",
     "train_s": "training wall time, s",
-    "gen_s_per_audio_s": "seconds of compute per second of generated audio",
+    "gen_s_per_audio_s": "seconds of compute to generate the model's own output (spectrogram or "
+                         "tokens; inversion to audio not counted) per second of audio it stands for",
 }
 """The core metrics every generative model records, with what each means (one definition each,
 in :mod:`maqamgen.metrics`)."""

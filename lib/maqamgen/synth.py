@@ -188,8 +188,6 @@ def body_ir(sr: int = DEFAULT_SR) -> np.ndarray:
 
     Returns:
         Impulse response, shape (L,), float32, ``L = 0.2 s * sr``.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     n = int(round(0.2 * sr))
     t = np.arange(n) / sr
@@ -369,7 +367,7 @@ def render(notes: list[Note], sr: int = DEFAULT_SR, seed: int = 0, body: bool = 
         AudioError: bad sample rate, a pitch at or above Nyquist, or a performance
             longer than 6 hours.
 
-    Used in: book/part1/01_stft_filtering.md
+    Used in: book/part1/01_stft_filtering.md, book/part2/07_lstm_tokens.md
     """
     if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not 8000 <= sr <= 192000:
         raise AudioError(f"sample rate {sr!r} must be an integer from 8000 to 192000 Hz")
@@ -426,8 +424,6 @@ def render_notes_file(notes_path: str | Path, out_path: str | Path, sr: int = DE
     Raises:
         NotesError: missing or malformed note file.
         AudioError: bad extension or folder, or the write failed.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     audio.audio_format(out_path)  # fail on a bad extension before rendering
     notes, _meta = read_notes(notes_path)
@@ -457,8 +453,6 @@ def note_at_cents(onset: float, offset: float, cents_value: float, ref_hz: float
 
     Returns:
         The note; its ``cents_dev`` is the deviation from the nearest 12-TET pitch.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     f = float(mq.hz(cents_value, ref_hz))
     return Note(float(onset), float(offset), f, float(mq.cents_from_12tet(f)), float(velocity), ornament)
@@ -588,8 +582,6 @@ def performance(seconds: float = 540.0, n_notes: int = 2800, seed: int = 0) -> t
 
     Raises:
         ConfigError: non-positive length or note count.
-
-    Used in: book/part1/01_stft_filtering.md
     """
     if not np.isfinite(seconds) or seconds <= 1.0 or int(n_notes) < 1:
         raise ConfigError(f"performance needs seconds > 1 and n_notes >= 1 (got {seconds}, {n_notes})")

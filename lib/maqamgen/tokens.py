@@ -9,6 +9,11 @@ The report's Phase 7 compared two token formats for its LSTM:
 * **2D tokens** -- one ``(duration, note)`` pair per note or rest, the duration quantized on
   a log or fixed grid (:class:`DurationGrid`).
 
+:class:`TokenSpec` bundles a format with its vocabulary and grid: note list to one token
+sequence (``BOS`` first) and back, and the seconds of music a stretch of tokens lasts.
+:func:`transpose`, :func:`shift` and :func:`crop` move and cut note lists (prompts,
+continuations, one reference tonic).
+
 2D tokens are kept as **two streams** (an array of shape ``(T, 2)``: duration token, pitch
 token), not one joint id. A joint vocabulary has ``n_durations * n_pitches`` classes (about
 33 x 109 = 3,597 at the defaults), most pairs rare or unseen, so each class gets little data
@@ -28,6 +33,7 @@ Used in: book/part2/07_lstm_tokens.md
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from dataclasses import dataclass
@@ -483,3 +489,147 @@ def split_joint_ids(ids, grid: DurationGrid | None = None) -> np.ndarray:
     grid = grid or DurationGrid()
     i = np.asarray(ids, dtype=np.int64).ravel()
     return np.stack([i % grid.n_tokens, i // grid.n_tokens], axis=1)
+
+
+# ----------------------------------------------------------------------------- token specification
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """How notes become one token sequence and back.
+
+    Attributes:
+        fmt: ``"1d"`` (the sounding note every ``1 / rate_hz`` s) or ``"2d"`` ((duration, pitch)
+            rows, one per note or rest).
+        rate_hz: frames per second of 1D tokens.
+        hold: 1D tokens write ``HOLD`` after a note's first frame.
+        resolution_cents, f_min_hz, f_max_hz: the :class:`PitchVocab`.
+        dur_kind, dur_min_s, dur_max_s, dur_bins: the :class:`DurationGrid`.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+
+    fmt: str = "1d"
+    rate_hz: float = 8.0
+    hold: bool = False
+    resolution_cents: float = 50.0
+    f_min_hz: float = 55.0
+    f_max_hz: float = 1100.0
+    dur_kind: str = "log"
+    dur_min_s: float = 1.0 / 32.0
+    dur_max_s: float = 4.0
+    dur_bins: int = 32
+
+    def __post_init__(self):
+        if self.fmt not in ("1d", "2d"):
+            raise ConfigError(f"token format {self.fmt!r} is not '1d' or '2d'")
+
+    @property
+    def vocab(self) -> PitchVocab:
+        """The pitch vocabulary."""
+        return PitchVocab(self.resolution_cents, self.f_min_hz, self.f_max_hz)
+
+    @property
+    def grid(self) -> DurationGrid:
+        """The duration grid (2D tokens)."""
+        return DurationGrid(self.dur_kind, self.dur_min_s, self.dur_max_s, self.dur_bins)
+
+    @property
+    def dur_vocab_size(self) -> int:
+        """Size of the duration stream (0 for 1D tokens)."""
+        return self.grid.n_tokens if self.fmt == "2d" else 0
+
+    def to_dict(self) -> dict:
+        """Plain dict of every field (JSON-able)."""
+        return dataclasses.asdict(self)
+
+    def bos(self) -> np.ndarray:
+        """The one-token prompt ``[BOS]`` (``[(DUR_PAD, BOS)]`` for 2D)."""
+        return np.array([[DUR_PAD, BOS]] if self.fmt == "2d" else [BOS], dtype=np.int64)
+
+    def fold(self, notes: list[Note]) -> list[Note]:
+        """The notes with pitches outside the vocabulary moved by octaves into it."""
+        lo, hi = self.vocab.pitches_hz()[[0, -1]]
+        out = []
+        for n in notes:
+            f = n.freq_hz
+            while f < lo * 2 ** (-self.resolution_cents / 2400):
+                f *= 2.0
+            while f > hi * 2 ** (self.resolution_cents / 2400):
+                f /= 2.0
+            out.append(n if f == n.freq_hz else dataclasses.replace(n, freq_hz=f))
+        return out
+
+    def encode(self, notes: list[Note], bos: bool = True) -> np.ndarray:
+        """Token sequence of ``notes``: ``(L,)`` for 1D, ``(L, 2)`` for 2D; ``BOS`` first.
+
+        1D: :func:`notes_to_tokens_1d`; 2D: :func:`notes_to_tokens_2d`.
+        """
+        if self.fmt == "1d":
+            t = notes_to_tokens_1d(notes, self.rate_hz, self.vocab, hold=self.hold)
+        else:
+            t = notes_to_tokens_2d(notes, self.vocab, self.grid)
+        return np.concatenate([self.bos(), t]) if bos else t
+
+    def decode(self, tokens) -> list[Note]:
+        """Notes of a token sequence (special tokens are silent, or skipped in 2D)."""
+        if self.fmt == "1d":
+            return tokens_1d_to_notes(tokens, self.rate_hz, self.vocab, hold=self.hold)
+        return tokens_2d_to_notes(tokens, self.vocab, self.grid)
+
+    def seconds_per_token(self, tokens) -> np.ndarray:
+        """Seconds of music each token stands for, shape ``(L,)`` (0 for BOS/PAD rows in 2D)."""
+        t = np.asarray(tokens)
+        if self.fmt == "1d":
+            return np.full(len(t), 1.0 / self.rate_hz)
+        p = t[:, 1]
+        ok = (t[:, 0] != DUR_PAD) & ((p == REST) | self.vocab.is_pitch(p))
+        return np.where(ok, self.grid.decode(t[:, 0]), 0.0)
+
+    def seconds(self, tokens) -> float:
+        """Seconds of music a token sequence lasts."""
+        return float(self.seconds_per_token(tokens).sum())
+
+
+# ----------------------------------------------------------------------------- note lists
+
+
+def transpose(notes: list[Note], from_hz: float, to_hz: float) -> list[Note]:
+    """The notes moved by the interval ``to_hz / from_hz`` (ornament pitches too).
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    r = float(to_hz) / float(from_hz)
+    out = []
+    for n in notes:
+        orn = n.ornament
+        if orn and "from_hz" in orn:
+            orn = {**orn, "from_hz": orn["from_hz"] * r}
+        out.append(dataclasses.replace(n, freq_hz=n.freq_hz * r, ornament=orn))
+    return out
+
+
+def shift(notes: list[Note], dt: float) -> list[Note]:
+    """The notes moved by ``dt`` seconds (notes ending before 0 dropped, onsets cut at 0).
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    out = []
+    for n in notes:
+        on, off = n.onset + dt, n.offset + dt
+        if off > 0:
+            out.append(dataclasses.replace(n, onset=max(on, 0.0), offset=off))
+    return out
+
+
+def crop(notes: list[Note], start: float, end: float) -> list[Note]:
+    """The notes between ``start`` and ``end`` s (cut at the edges), moved to start at 0.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    out = []
+    for n in notes:
+        on, off = max(n.onset, start), min(n.offset, end)
+        if off - on > 1e-6:
+            out.append(dataclasses.replace(n, onset=on - start, offset=off - start))
+    return out

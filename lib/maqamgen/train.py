@@ -17,12 +17,16 @@ DistributedDataParallel (gloo on CPU, nccl on GPU): each process sees its share 
 (a ``DistributedSampler``), gradients are averaged, and only rank 0 writes checkpoints and logs.
 The global batch is ``N * cfg.batch_size``.
 
+Checkpoints hold data, not code: tensors, state dicts and plain metadata only (RNG states as
+tensors and numbers), checked on save and read back with ``torch.load(weights_only=True)``
+(:func:`read_checkpoint`), so a checkpoint from anyone never runs code when loaded; a broken,
+foreign or newer one fails with one :class:`~maqamgen.errors.CheckpointError` line naming the file.
+
 Files in ``out_dir``: ``checkpoint.pt`` (latest; written to a temp file, then ``os.replace``),
 ``losses.csv`` (``step,epoch,loss,lr,grad_norm``; appended every ``cfg.log_every`` steps),
 ``train_config.json``.
 
-Used in: book/part1/04_unet_ddpm.md, 05_scaling_hallucination.md, 06_latent_diffusion.md,
-book/part2/07_lstm_tokens.md, book/part3/08_dit.md.
+Used in: book/part1/04_unet_ddpm.md, 05_scaling_hallucination.md, book/part2/07_lstm_tokens.md.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -48,7 +53,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from maqamgen.config import TrainConfig
-from maqamgen.errors import ConfigError
+from maqamgen.errors import CheckpointError, ConfigError
 from maqamgen import runtime
 
 CHECKPOINT = "checkpoint.pt"
@@ -70,18 +75,33 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict:
-    """Every global RNG state of this process (torch CPU and CUDA, numpy, python)."""
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every global RNG state of this process (torch CPU and CUDA, numpy, python), as tensors and
+    plain numbers only, so that a checkpoint holding it loads with ``torch.load(weights_only=True)``.
+    """
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                       "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+             "python": {"version": int(version), "state": torch.tensor(internal, dtype=torch.int64),
+                        "gauss_next": None if gauss_next is None else float(gauss_next)}}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore what :func:`rng_state` returned."""
+    """Restore what :func:`rng_state` returned (or the tuples of checkpoint format 1)."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    npst = state["numpy"]
+    if isinstance(npst, dict):
+        npst = (npst["name"], np.asarray(npst["keys"].numpy(), dtype=np.uint32), int(npst["pos"]),
+                int(npst["has_gauss"]), float(npst["cached_gaussian"]))
+    np.random.set_state(npst)
+    pyst = state["python"]
+    if isinstance(pyst, dict):
+        pyst = (int(pyst["version"]), tuple(int(v) for v in pyst["state"].tolist()), pyst["gauss_next"])
+    random.setstate(pyst)
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -265,8 +285,50 @@ class EMA:
 # Files
 # --------------------------------------------------------------------------------------------
 
+CHECKPOINT_FORMAT = 2
+"""Version of the checkpoint layout :func:`save_checkpoint` writes (key ``"format"``).
+
+1: before the key existed (numpy's RNG state as an ndarray); 2: tensors and plain data only,
+plus ``"model_class"``. :func:`load_checkpoint` reads both and refuses newer versions."""
+
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+_RESUME_KEYS = ("step", "epoch", "batch_in_epoch", "optimizer", "scheduler", "rng", "loader_generator",
+                "config")
+
+
+def _check_plain(obj: Any, where: str = "checkpoint") -> None:
+    """Raise TypeError unless ``obj`` is tensors, numbers, strings, bools, None, and dicts (string
+    or integer keys), lists and tuples of them: what ``torch.load(weights_only=True)`` reads back
+    without running any code."""
+    if isinstance(obj, _PLAIN_SCALARS) or torch.is_tensor(obj):
+        return
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                raise TypeError(f"{where}: key {k!r} is a {type(k).__name__}, not a str or int")
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    if isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    raise TypeError(f"{where} is a {type(obj).__module__}.{type(obj).__qualname__}; a checkpoint holds "
+                    "only tensors and plain data (convert it, e.g. with dataclasses.asdict or "
+                    "torch.from_numpy)")
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
-    """``torch.save`` ``state`` to ``path`` atomically (a crash leaves the previous checkpoint)."""
+    """``torch.save`` ``state`` to ``path`` atomically (a crash leaves the previous checkpoint).
+
+    ``state`` must hold only tensors and plain data (numbers, strings, bools, None, and lists,
+    tuples and dicts of them), so that it loads with ``weights_only=True``; ``"format"`` is set to
+    :data:`CHECKPOINT_FORMAT`.
+
+    Raises:
+        TypeError: ``state`` holds another object (a numpy array, a dataclass, a function, ...).
+    """
+    state = {**state, "format": CHECKPOINT_FORMAT}
+    _check_plain(state)
     buf = io.BytesIO()
     torch.save(state, buf)
     runtime.atomic_write(path, buf.getvalue())
@@ -277,9 +339,140 @@ def _checkpoint_path(path_or_dir: str | Path) -> Path:
     return p / CHECKPOINT if p.is_dir() else p
 
 
+def _legacy_numpy_globals() -> list:
+    """The numpy objects a format-1 checkpoint's RNG state needs (a uint32 ndarray); allowed only
+    when the strict load names numpy's array reconstructor as the one thing it refused."""
+    return [np._core.multiarray._reconstruct, np.ndarray, np.dtype, np.dtypes.UInt32DType]
+
+
+def _short(e: BaseException) -> str:
+    """One short line of an exception: for torch's weights-only unpickler, its own reason."""
+    text = str(e).strip()
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return f"{type(e).__name__}: {line[:160]}" if line else type(e).__name__
+
+
+def _refused_global(e: BaseException) -> str | None:
+    """The global (function or class) the weights-only unpickler refused to import, if that was it."""
+    import re
+
+    m = (re.search(r"unsupported global: GLOBAL ([\w.]+)", str(e), re.IGNORECASE)
+         or re.search(r"unsupported GLOBAL ([\w.]+)", str(e), re.IGNORECASE)
+         or re.search(r"but got <class '([^']+)'>", str(e)))
+    return m.group(1) if m else None
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint file with ``torch.load(weights_only=True)`` and check its layout.
+
+    Only tensors and plain data are unpickled: a file whose pickle would import a function or
+    build another object (which could run code) is refused before anything in it runs. Format-1
+    checkpoints (older maqamgen; numpy's RNG state as an ndarray) are read with numpy's uint32
+    arrays allowed, still under ``weights_only=True``.
+
+    Args:
+        path: the ``.pt`` file.
+        map_location: where to put the tensors.
+
+    Returns:
+        The checkpoint dict.
+
+    Raises:
+        CheckpointError: missing, unreadable, truncated or corrupt file, a file holding code, not
+            a maqamgen checkpoint, or a format newer than :data:`CHECKPOINT_FORMAT`; one line
+            naming the file.
+    """
+    import pickle
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError("no checkpoint here (train() writes checkpoint.pt)", path)
+    if path.is_dir():
+        raise CheckpointError("is a folder, not a checkpoint file", path)
+    extra: list = []
+    while True:
+        try:
+            with torch.serialization.safe_globals(extra), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": not for users
+                ckpt = torch.load(path, map_location=map_location, weights_only=True)
+            break
+        except pickle.UnpicklingError as e:
+            name = _refused_global(e)
+            if not extra and name and name.startswith("numpy"):
+                extra = _legacy_numpy_globals()
+                continue
+            if name:
+                raise CheckpointError(f"refused to load: its pickle asks for {name}, so it holds code or "
+                                      "objects, not only weights and data (it may be malicious; "
+                                      "maqamgen loads checkpoints with weights_only=True)", path) from None
+            raise CheckpointError(f"not a readable checkpoint: corrupt, truncated or another kind of file "
+                                  f"({_short(e)})", path) from None
+        except OSError as e:
+            raise CheckpointError(f"cannot read the checkpoint ({e.strerror or _short(e)})", path) from None
+        except MemoryError:
+            raise CheckpointError("not a readable checkpoint (it asks for more memory than there is)",
+                                  path) from None
+        except Exception as e:  # truncated zip, random bytes, wrong storage sizes, ...
+            raise CheckpointError(f"not a readable checkpoint: corrupt, truncated or another kind of file "
+                                  f"({_short(e)})", path) from None
+    _check_layout(ckpt, path)
+    return ckpt
+
+
+def _check_layout(ckpt: Any, path: Path) -> None:
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"not a maqamgen checkpoint (it holds a {type(ckpt).__name__}, not a dict "
+                              "with model weights)", path)
+    fmt = ckpt.get("format", 1)
+    if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt < 1:
+        raise CheckpointError(f"not a maqamgen checkpoint (format {fmt!r})", path)
+    if fmt > CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint format {fmt} is newer than this maqamgen reads "
+                              f"(1..{CHECKPOINT_FORMAT}); upgrade maqamgen or retrain", path)
+    weights = ckpt.get("model")
+    if not isinstance(weights, dict) or not weights:
+        keys = ", ".join(sorted(map(str, ckpt))[:8]) or "none"
+        raise CheckpointError(f"not a maqamgen checkpoint (no model weights; keys: {keys})", path)
+    for k, v in weights.items():
+        if not isinstance(k, str) or not torch.is_tensor(v):
+            raise CheckpointError(f"not a maqamgen checkpoint (model entry {k!r} is not a tensor)", path)
+    ema = ckpt.get("ema")
+    if ema is not None and not (isinstance(ema, dict) and isinstance(ema.get("shadow"), dict)):
+        raise CheckpointError("corrupt checkpoint (its EMA has no weights)", path)
+
+
+def _load_weights(model: nn.Module, weights: dict, ckpt: dict, path: Path) -> None:
+    """``model.load_state_dict(weights)``, with a one-line error when they belong to another model."""
+    saved, want = ckpt.get("model_class"), type(model).__name__
+    if saved is not None and saved != want:
+        raise CheckpointError(f"is a checkpoint of a {saved} model, not of a {want}", path)
+    mine = model.state_dict()
+    missing = [k for k in mine if k not in weights]
+    unexpected = [k for k in weights if k not in mine]
+    wrong = [f"{k} {tuple(weights[k].shape)} vs {tuple(v.shape)}" for k, v in mine.items()
+             if k in weights and torch.is_tensor(weights[k]) and weights[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+            if items:
+                parts.append(f"{len(items)} {label} (" + ", ".join(items[:3])
+                             + (", ..." if len(items) > 3 else "") + ")")
+        raise CheckpointError(f"its weights do not fit this {want}: " + "; ".join(parts)
+                              + " -- a checkpoint of another model or size", path)
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise CheckpointError(f"its weights do not fit this {want} ({_short(e)})", path) from None
+
+
 def load_checkpoint(path_or_dir: str | Path, model: nn.Module | None = None, use_ema: bool = True,
                     map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint written by :func:`train`; optionally load its weights into ``model``.
+
+    The file is read with ``torch.load(weights_only=True)`` (:func:`read_checkpoint`): a
+    checkpoint never runs code.
 
     Args:
         path_or_dir: the ``checkpoint.pt`` file or the ``out_dir`` holding it.
@@ -289,18 +482,17 @@ def load_checkpoint(path_or_dir: str | Path, model: nn.Module | None = None, use
         map_location: where to put the tensors.
 
     Returns:
-        The checkpoint dict (``step``, ``model``, ``ema``, ``config``, ...).
+        The checkpoint dict (``step``, ``model``, ``ema``, ``config``, ``format``, ...).
 
     Raises:
-        ConfigError: no checkpoint there.
+        CheckpointError (a ConfigError): no checkpoint there, an unreadable, truncated, corrupt
+            or code-holding file, an unknown format version, or weights of another model.
     """
     path = _checkpoint_path(path_or_dir)
-    if not path.exists():
-        raise ConfigError("no checkpoint here (train() writes checkpoint.pt)", path)
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    ckpt = read_checkpoint(path, map_location=map_location)
     if model is not None:
         ema = ckpt.get("ema")
-        model.load_state_dict(ema["shadow"] if (use_ema and ema) else ckpt["model"])
+        _load_weights(model, ema["shadow"] if (use_ema and ema) else ckpt["model"], ckpt, path)
     return ckpt
 
 
@@ -477,14 +669,19 @@ def _train(model, data, loss_fn, cfg, out_dir, resume, callbacks, stop_at, info,
     ckpt_path = out_dir / CHECKPOINT
     ckpt = None
     if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ckpt = read_checkpoint(ckpt_path)
+        lacking = [k for k in _RESUME_KEYS if k not in ckpt]
+        if lacking:
+            raise CheckpointError(f"cannot resume from it: it lacks {', '.join(lacking)}", ckpt_path)
+        if not isinstance(ckpt["config"], dict):
+            raise CheckpointError("cannot resume from it: its training config is not a dict", ckpt_path)
         _check_resume_config(ckpt["config"], cfg, ckpt_path)
     else:
         seed_everything(cfg.seed + info.rank)
 
     model.to(info.device)
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
+        _load_weights(model, ckpt["model"], ckpt, ckpt_path)
     net = model
     if info.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -542,6 +739,7 @@ def _train(model, data, loss_fn, cfg, out_dir, resume, callbacks, stop_at, info,
                 "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema else None,
                 "rng": [e["rng"] for e in everyone], "loader_generator": [e["gen"] for e in everyone],
                 "config": cfg.to_dict(), "world_size": info.world_size,
+                "model_class": type(model).__name__,
             })
         log.flush()
 

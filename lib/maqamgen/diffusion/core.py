@@ -21,8 +21,7 @@ guidance), a float tensor ``(B, D)`` (the zero vector is the null condition), or
 The maths is written out here (the book shows it); diffusers' ``DDPMScheduler`` and
 ``DDIMScheduler`` serve as the numerical oracle in ``tests/test_diffusion.py``.
 
-Used in: book/part1/04_unet_ddpm.md, 05_scaling_hallucination.md, 06_latent_diffusion.md,
-book/part3/08_dit.md.
+Used in: book/part1/04_unet_ddpm.md, 05_scaling_hallucination.md.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +38,11 @@ from maqamgen.runtime import cache_dir
 RECORD = "denoiser.json"
 """The file beside ``checkpoint.pt`` that makes a run folder loadable by :func:`load_denoiser`."""
 
-RUN_VERSION = 2
+RUN_VERSION = 3
+"""Layout of :data:`RECORD` (3: the training settings as a nested :class:`TrainConfig`)."""
 
-ADAMW_WEIGHT_DECAY = 0.01
-"""Decoupled weight decay of AdamW (Adam and SGD get none: with 0 AdamW would equal Adam)."""
+RUNTIME_FIELDS = ("device", "progress", "num_workers", "ckpt_every")
+"""Training settings that do not change the trained weights: left out of a spec's identity."""
 
 
 @dataclass(frozen=True)
@@ -50,55 +51,84 @@ class DenoiserSpec:
 
     Attributes:
         net: network kind in :data:`maqamgen.nets.NETWORKS` (``unet``; later ``dit``).
+        preset: the network's size preset (its module's registry, e.g.
+            :data:`maqamgen.nets.unet.UNET_PRESETS`: the only place sizes are defined).
         schedule: noise schedule (``linear``, ``cosine``, ``sigmoid``).
+        T: diffusion steps.
+        target: what the network predicts (``eps``, ``x0`` or ``v``).
         loss: ``mse`` or ``mae``.
-        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
-        steps: optimizer steps.
-        preset: the network's size preset; ``widths``: override (empty: the preset's).
-        T: diffusion steps; ``target``: ``eps``, ``x0`` or ``v``.
         p_uncond: classifier-free-guidance label-drop probability.
-        batch_size, lr: training batch and peak learning rate.
-        seed: training seed.
+        train: the training (:class:`maqamgen.config.TrainConfig`: steps, batch, optimizer,
+            learning rate and warm-up, weight decay, gradient clipping, EMA, seed); a chapter's
+            spec takes it from its config (e.g. ``DDPMChapterConfig.train``).
     """
 
     net: str = "unet"
-    schedule: str = "cosine"
-    loss: str = "mse"
-    optimizer: str = "adamw"
-    steps: int = 600
     preset: str = "tiny"
-    widths: tuple[int, ...] = ()
+    schedule: str = "cosine"
     T: int = 1000
     target: str = "eps"
+    loss: str = "mse"
     p_uncond: float = 0.1
-    batch_size: int = 16
-    lr: float = 1e-3
-    seed: int = 0
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        if self.train.warmup_steps and self.train.warmup_steps >= self.train.steps:
+            raise ConfigError(f"warm-up ({self.train.warmup_steps} steps) must be shorter than "
+                              f"training ({self.train.steps} steps)")
 
     @property
     def label(self) -> str:
         """``schedule/loss/optimizer``."""
-        return f"{self.schedule}/{self.loss}/{self.optimizer}"
+        return f"{self.schedule}/{self.loss}/{self.train.optimizer}"
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps (``train.steps``)."""
+        return self.train.steps
+
+    @property
+    def batch_size(self) -> int:
+        """Training batch (``train.batch_size``)."""
+        return self.train.batch_size
+
+    @property
+    def optimizer(self) -> str:
+        """``train.optimizer``."""
+        return self.train.optimizer
 
     def build(self, n_classes: int, in_channels: int = 1) -> nn.Module:
-        """The untrained network: ``nets.build(net, preset)`` with the label count and widths."""
-        over = {"n_classes": n_classes, "in_channels": in_channels}
-        if self.widths:
-            over["widths"] = tuple(self.widths)
-        return nets.build(self.net, self.preset, **over)
+        """The untrained network: ``nets.build(net, preset)`` with the label and channel counts."""
+        return nets.build(self.net, self.preset, n_classes=n_classes, in_channels=in_channels)
 
-    def train_config(self, progress: bool = False, device: str = "cpu") -> TrainConfig:
-        return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr,
-                           optimizer=self.optimizer, warmup_steps=min(50, self.steps // 10),
-                           weight_decay=ADAMW_WEIGHT_DECAY if self.optimizer == "adamw" else 0.0,
-                           grad_clip=1.0, ema_decay=0.995, ckpt_every=max(self.steps, 1),
-                           log_every=5, seed=self.seed, progress=progress, device=device)
+    def train_config(self, progress: bool | None = None, device: str | None = None) -> TrainConfig:
+        """``train``, with the progress bar and device of this run (None: ``train``'s own)."""
+        changes = {k: v for k, v in (("progress", progress), ("device", device)) if v is not None}
+        return self.train.replace(**changes) if changes else self.train
 
     def make_schedule(self) -> diffusion.Schedule:
         return diffusion.make_schedule(self.schedule, self.T)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every setting that changes the trained weights (the spec's identity: the cache key and
+        the run record); :data:`RUNTIME_FIELDS` of ``train`` are left out."""
+        d = dataclasses.asdict(self)
+        d["train"] = {k: v for k, v in d["train"].items() if k not in RUNTIME_FIELDS}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DenoiserSpec":
+        """The spec :meth:`to_dict` wrote (lists back to tuples; runtime fields at their defaults).
+
+        Raises:
+            ConfigError: not such a dict (e.g. a record of an older maqamgen).
+        """
+        try:
+            tr = dict(d["train"])
+            tr["betas"] = tuple(tr.get("betas", TrainConfig.betas))
+            return cls(**{**d, "train": TrainConfig(**tr)})
+        except (KeyError, TypeError) as e:
+            raise ConfigError(f"not a denoiser spec of this maqamgen ({e})") from None
 
 
 def data_digest(train_set: features.PatchSet) -> str:
@@ -176,7 +206,10 @@ def load_denoiser(out_dir: str | Path) -> Trained:
                           f"{RECORD} from `maqamgen train unet`)", out)
     try:
         rec = json.loads(rec_path.read_text())
-        spec = DenoiserSpec(**{**rec["spec"], "widths": tuple(rec["spec"]["widths"])})
+        if rec.get("version") != RUN_VERSION:
+            raise ConfigError(f"{RECORD} is of run format {rec.get('version')}, this maqamgen reads "
+                              f"{RUN_VERSION}: train the model again", out)
+        spec = DenoiserSpec.from_dict(rec["spec"])
         fcfg = FeatureConfig(**rec["features"])
     except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"unreadable {RECORD} ({e})", out) from None
@@ -189,7 +222,8 @@ def load_denoiser(out_dir: str | Path) -> Trained:
 
 
 def train_denoiser(spec: DenoiserSpec, train_set: features.PatchSet, out_dir: str | Path | None = None,
-                  resume: bool = False, progress: bool = False, device: str = "cpu") -> Trained:
+                   resume: bool = False, progress: bool | None = None,
+                   device: str | None = None) -> Trained:
     """Train one DDPM (or load it from the cache when the same spec and data were trained before).
 
     Args:
@@ -198,8 +232,8 @@ def train_denoiser(spec: DenoiserSpec, train_set: features.PatchSet, out_dir: st
         out_dir: run folder; default ``data/cache/ddpm/<run_digest>`` (then a finished run is
             reused). With an explicit folder, ``resume=True`` continues an interrupted run.
         resume: continue from the folder's checkpoint.
-        progress: progress bar.
-        device: ``cpu``, ``cuda`` or ``auto``.
+        progress: progress bar (None: ``spec.train.progress``).
+        device: ``cpu``, ``cuda`` or ``auto`` (None: ``spec.train.device``).
 
     Returns:
         The :class:`Trained` model.
@@ -212,8 +246,8 @@ def train_denoiser(spec: DenoiserSpec, train_set: features.PatchSet, out_dir: st
     if rec_path.exists() and (out / trainer.CHECKPOINT).exists() and (cached_dir or resume):
         rec = json.loads(rec_path.read_text())
         if rec.get("steps_done") == spec.steps and rec.get("spec") == json.loads(json.dumps(spec.to_dict())):
-            return load_denoiser(out)
-    torch.manual_seed(spec.seed)
+            return dataclasses.replace(load_denoiser(out), spec=spec)
+    torch.manual_seed(spec.train.seed)
     model = spec.build(len(train_set.maqamat), int(train_set.x.shape[1]))
     schedule = spec.make_schedule()
     objective = diffusion.DiffusionObjective(schedule, spec.target, spec.loss, spec.p_uncond)

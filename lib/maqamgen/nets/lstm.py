@@ -67,13 +67,17 @@ class LSTMConfig:
 LSTM_PRESETS: dict[str, dict] = {
     "tiny": dict(embed_dim=16, hidden_size=32, num_layers=1, dropout=0.0),
     "small": dict(embed_dim=32, hidden_size=128, num_layers=2, dropout=0.1),
-    "book": dict(embed_dim=64, hidden_size=256, num_layers=2, dropout=0.2),
+    "book": dict(embed_dim=32, hidden_size=96, num_layers=1, dropout=0.1),
+    "full": dict(embed_dim=64, hidden_size=256, num_layers=2, dropout=0.2),
     # the report's LSTMModel(input_size=1, hidden_size=6, num_layers=5, dropout=0.2): its
     # input was the scalar pitch / 128, here a learned 1-wide embedding (which contains it)
     "report": dict(embed_dim=1, hidden_size=6, num_layers=5, dropout=0.2),
 }
-"""Model sizes by name: ``tiny`` (tests), ``small`` (smoke profile), ``book`` (the book on a
-2-core CPU), ``report`` (the report's code)."""
+"""Model sizes by name, the only place they are defined: ``tiny`` and ``small`` (tests),
+``book`` (Chapter 7 at the smoke and book profiles: a few minutes of training on a 2-core CPU),
+``full`` (the full profile, on a GPU; also what ``benchmarks/bench_lstm.py`` times),
+``report`` (the report's code). A chapter config names one
+(:attr:`maqamgen.config.LSTMChapterConfig.preset`)."""
 
 
 def lstm_config(preset: str, vocab_size: int, dur_vocab_size: int = 0, **overrides) -> LSTMConfig:
@@ -187,26 +191,32 @@ class LSTMLM(nn.Module):
         return self.head(x), new_state
 
 
-def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                         label_smoothing: float = 0.0) -> torch.Tensor:
     """Mean cross-entropy over the positions where ``mask`` is True.
+
+    With ``label_smoothing = s`` the target distribution is ``(1 - s) onehot + s / V``.
 
     Args:
         logits: ``(B, T, V)``.
         target: int64 ``(B, T)``.
         mask: bool ``(B, T)``.
+        label_smoothing: ``s`` in [0, 1).
 
     Returns:
         Scalar tensor (nats per predicted token).
     """
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none",
+                         label_smoothing=float(label_smoothing))
     m = mask.reshape(-1).to(ce.dtype)
     return (ce * m).sum() / m.sum().clamp_min(1.0)
 
 
-def lstm_loss(model: LSTMLM, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def lstm_loss(model: LSTMLM, batch: dict[str, torch.Tensor], label_smoothing: float = 0.0) -> torch.Tensor:
     """Training loss of a batch: masked cross-entropy at every position.
 
     For 2D tokens, the pitch and the duration cross-entropies are summed.
+    ``label_smoothing`` as :func:`masked_cross_entropy`.
 
     Args:
         model: the model, or a wrapper of it with a ``module`` attribute (DDP, as
@@ -224,8 +234,9 @@ def lstm_loss(model: LSTMLM, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     logits, _ = model(x)
     if getattr(model, "module", model).two_streams:
         pitch, dur = logits
-        return masked_cross_entropy(pitch, y[..., 1], m) + masked_cross_entropy(dur, y[..., 0], m)
-    return masked_cross_entropy(logits, y, m)
+        return (masked_cross_entropy(pitch, y[..., 1], m, label_smoothing)
+                + masked_cross_entropy(dur, y[..., 0], m, label_smoothing))
+    return masked_cross_entropy(logits, y, m, label_smoothing)
 
 
 def sample_logits(logits: torch.Tensor, temperature: float, top_k: int | None,

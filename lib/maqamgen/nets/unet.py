@@ -10,7 +10,7 @@ The embedding is ``MLP(sinusoid(t)) + Embedding(label) + MLP(cond_vec)``: labels
 (e.g. the maqam) plus a learned null class (label ``-1``, or ``n_classes``) for classifier-free
 guidance, and an optional continuous condition vector (the zero vector acts as its null).
 
-Used in: book/part1/04_unet_ddpm.md, 05_scaling_hallucination.md, 06_latent_diffusion.md.
+Used in: book/part1/04_unet_ddpm.md, 05_scaling_hallucination.md.
 """
 
 from __future__ import annotations

@@ -1,19 +1,25 @@
-"""Chapter 3 helpers: log-mel patches, note windows, truncation and conditioning of the PCA Gaussian.
+"""Chapter 3 helpers: log-mel patch vectors, note windows, truncation and conditioning of the PCA
+Gaussian, and its record on the book's common schema.
 
 The PCA Gaussian itself (fit, sample, encode, decode, log-likelihood) lives in
 :mod:`maqamgen.gaussian`; this module feeds it and extends it:
 
-* :func:`corpus_patches` cuts every clip of a corpus split into flattened log-mel patches
-  (``n_mels x patch_frames``), optionally after transposing each clip to a common tonic
-  (:func:`transpose_to_tonic`), cached under ``data/cache/pcagen/``.
+* :func:`feature_config` and :func:`corpus_patches` cut every clip of a corpus split into
+  flattened log-mel patches (``n_mels x patch_frames``, absolute dB) with the library's one mel
+  (:func:`maqamgen.features.clip_mel_db`) and one patch cutter
+  (:func:`maqamgen.features.cut_patches`), optionally after transposing each clip to a common
+  tonic (:func:`transpose_to_tonic`), cached under ``data/cache/pcagen/``.
 * :func:`note_windows` turns a note list into windows of ``n`` consecutive notes
-  (cents above the tonic, then ``log2`` durations); :func:`split_window` undoes it.
+  (cents above the tonic, then ``log2`` durations); :func:`split_window` undoes it;
+  :func:`corpus_note_windows` does it for every clip of one maqam in a split.
 * :func:`truncate` keeps the first ``k`` components of a full fit (the residual variance
   ``sigma2`` recomputed as :func:`maqamgen.gaussian.fit` would), so a sweep over ``k`` costs
   one SVD.
 * :func:`conditional_sample` draws ``x_b | x_a`` under the probabilistic-PCA density
   ``N(mu_hat, W W^T + sigma2 I)``, ``W = E Lambda^(1/2)``, exactly and in ``O(d k^2)``;
   :func:`chain_patches` and :func:`chain_vectors` use it to continue a sequence patch by patch.
+* :func:`n_params` and :func:`model_core`: the model's core metrics
+  (:data:`maqamgen.results.CORE_METRICS`) with their intervals.
 
 Used in: book/part1/03_pca_gaussian.md
 """
@@ -29,11 +35,12 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
-from maqamgen import audio, gaussian
-from maqamgen import runtime
+from maqamgen import evaluation, features, gaussian, metrics, results, runtime
+from maqamgen import maqam as mq
+from maqamgen.config import FeatureConfig
 from maqamgen.gaussian import PCAGaussian
 
-PATCH_CACHE_VERSION = 1
+PATCH_CACHE_VERSION = 2
 """Part of the patch cache key; bump when the extraction changes."""
 
 
@@ -58,6 +65,8 @@ def transpose_to_tonic(y: np.ndarray, sr: int, tonic_hz: float, ref_hz: float,
 
     Returns:
         ``(y_shifted, factor)``: float32 signal and the applied frequency factor ``p / q``.
+
+    Used in: book/part1/03_pca_gaussian.md
     """
     s = float(ref_hz) / float(tonic_hz)
     s = s / 2.0 ** np.round(np.log2(s))
@@ -68,32 +77,26 @@ def transpose_to_tonic(y: np.ndarray, sr: int, tonic_hz: float, ref_hz: float,
     return out.astype(np.float32), float(f)
 
 
-def patches(mel_db: np.ndarray, n_frames: int, hop_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cut a log-mel spectrogram into overlapping patches along time.
+def feature_config(cfg) -> FeatureConfig:
+    """Chapter 3's patch settings as a :class:`~maqamgen.config.FeatureConfig`: ``cfg.pca``'s mel
+    bands, band edges, hop, patch length and hop, with ``cfg.audio``'s FFT size.
 
-    Args:
-        mel_db: shape (n_mels, T).
-        n_frames: frames per patch.
-        hop_frames: frames between patch starts.
+    The chapter's patches stay in absolute dB (no normaliser): the Gaussian models dB.
 
-    Returns:
-        ``(P, starts)``: patches shape (n, n_mels, n_frames) (n = 0 if ``T < n_frames``) and
-        their first frames, shape (n,).
+    Used in: book/part1/03_pca_gaussian.md
     """
-    mel_db = np.asarray(mel_db)
-    if n_frames < 1 or hop_frames < 1:
-        raise ValueError(f"n_frames={n_frames} and hop_frames={hop_frames} must be >= 1")
-    T = mel_db.shape[1]
-    starts = np.arange(0, T - n_frames + 1, hop_frames)
-    if starts.size == 0:
-        return np.zeros((0, mel_db.shape[0], n_frames), dtype=mel_db.dtype), starts
-    P = np.stack([mel_db[:, s:s + n_frames] for s in starts])
-    return P, starts
+    p = cfg.pca
+    return FeatureConfig(n_mels=p.n_mels, frames=p.patch_frames, n_fft=cfg.audio.n_fft,
+                         hop_length=p.hop_length, f_min=p.f_min, f_max=p.f_max,
+                         patch_stride=p.patch_hop)
 
 
 @dataclass
-class PatchSet:
-    """Flattened log-mel patches of a corpus split.
+class PatchVectors:
+    """Flattened log-mel patches of a corpus split, one row per patch, with their clips' tonics.
+
+    Chapter 3's view of the patches of :func:`maqamgen.features.cut_patches`: absolute dB (not
+    normalised), flattened for the Gaussian, optionally after moving every clip to one tonic.
 
     Attributes:
         X: patches as rows, shape (n, n_mels * n_frames), float32, dB (row-major: ``x.reshape(
@@ -124,43 +127,45 @@ class PatchSet:
         X = self.X if rows is None else self.X[rows]
         return X.reshape(-1, *self.shape)
 
+    def frames_bank(self, max_frames: int | None = 4000, seed: int = 0) -> np.ndarray:
+        """Every frame (column) of every patch, ``(n_mels, n * n_frames)``, dB, subsampled to
+        ``max_frames`` (:func:`maqamgen.features.subsample_frames`): the real frames of
+        :func:`maqamgen.metrics.nearest_frame_distance`."""
+        return features.subsample_frames(np.concatenate(self.images(), axis=1), max_frames, seed)
 
-def mel(y: np.ndarray, sr: int, n_fft: int, hop_length: int, n_mels: int,
-        f_max: float | None) -> np.ndarray:
-    """The chapter's log-mel spectrogram (absolute dB, ``ref = 1``, so it can be inverted), (n_mels, T)."""
-    return audio.mel_spectrogram_db(y, sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
-                                    f_max=f_max)
 
+def corpus_patches(corp, split: str, feat: FeatureConfig, tonic_ref_hz: float | None = None,
+                   cache: bool = True) -> PatchVectors:
+    """Log-mel patches of every clip of a corpus split, flattened (cached by content).
 
-def corpus_patches(corp, split: str, n_fft: int, hop_length: int, n_mels: int, f_max: float | None,
-                   n_frames: int, hop_frames: int, tonic_ref_hz: float | None = None,
-                   cache: bool = True) -> PatchSet:
-    """Log-mel patches of every clip of a corpus split (cached by content).
+    Each clip: :func:`maqamgen.features.clip_mel_db`, then :func:`maqamgen.features.cut_patches`
+    (``feat.frames`` frames every ``feat.patch_stride``), in absolute dB.
 
     Args:
         corp: a :class:`maqamgen.corpus.Corpus`.
         split: ``train``, ``validation`` or ``test``.
-        n_fft, hop_length, n_mels, f_max: mel settings (:func:`mel`).
-        n_frames, hop_frames: patch length and hop, frames.
+        feat: the patch settings (:func:`feature_config`).
         tonic_ref_hz: if given, every clip is first transposed so that its tonic has this
             pitch class (:func:`transpose_to_tonic`).
         cache: read/write ``data/cache/pcagen/<key>.npz``.
 
     Returns:
-        The :class:`PatchSet`.
+        The :class:`PatchVectors`.
+
+    Used in: book/part1/03_pca_gaussian.md
     """
     from maqamgen.runtime import cache_dir
 
-    settings = dict(corpus=corp.hash, split=split, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
-                    f_max=f_max, n_frames=n_frames, hop_frames=hop_frames, tonic_ref_hz=tonic_ref_hz,
-                    version=PATCH_CACHE_VERSION)
+    settings = dict(corpus=corp.hash, split=split, feat=dataclasses.asdict(feat),
+                    tonic_ref_hz=tonic_ref_hz, version=PATCH_CACHE_VERSION)
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir("pcagen") / f"patches-{key}.npz"
+    shape = (feat.n_mels, feat.frames)
     if cache and path.exists():
         z = np.load(path, allow_pickle=False)
-        return PatchSet(X=z["X"], shape=(n_mels, n_frames), clip=z["clip"], start=z["start"],
-                        clip_ids=[str(s) for s in z["clip_ids"]], maqam=[str(s) for s in z["maqam"]],
-                        tonic_hz=[float(t) for t in z["tonic_hz"]])
+        return PatchVectors(X=z["X"], shape=shape, clip=z["clip"], start=z["start"],
+                            clip_ids=[str(s) for s in z["clip_ids"]], maqam=[str(s) for s in z["maqam"]],
+                            tonic_hz=[float(t) for t in z["tonic_hz"]])
     Xs, clip_idx, starts, ids, maqams, tonics = [], [], [], [], [], []
     for i, cl in enumerate(corp.split(split)):
         y, sr = corp.audio(cl)
@@ -168,15 +173,15 @@ def corpus_patches(corp, split: str, n_fft: int, hop_length: int, n_mels: int, f
         if tonic_ref_hz is not None:
             y, factor = transpose_to_tonic(y, sr, tonic, tonic_ref_hz)
             tonic *= factor
-        P, st = patches(mel(y, sr, n_fft, hop_length, n_mels, f_max), n_frames, hop_frames)
-        Xs.append(P.reshape(len(P), -1).astype(np.float32))
+        P, st = features.cut_patches(features.clip_mel_db(y, sr, feat), feat.frames, feat.patch_stride)
+        Xs.append(P.reshape(len(P), -1))
         clip_idx.append(np.full(len(P), i))
         starts.append(st)
         ids.append(cl.id)
         maqams.append(cl.maqam)
         tonics.append(tonic)
-    ps = PatchSet(X=np.concatenate(Xs), shape=(n_mels, n_frames), clip=np.concatenate(clip_idx),
-                  start=np.concatenate(starts), clip_ids=ids, maqam=maqams, tonic_hz=tonics)
+    ps = PatchVectors(X=np.concatenate(Xs), shape=shape, clip=np.concatenate(clip_idx),
+                      start=np.concatenate(starts), clip_ids=ids, maqam=maqams, tonic_hz=tonics)
     if cache:
         with runtime.atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, X=ps.X, clip=ps.clip, start=ps.start, clip_ids=np.array(ids),
@@ -188,10 +193,14 @@ def corpus_patches(corp, split: str, n_fft: int, hop_length: int, n_mels: int, f
 
 
 def note_features(notes, tonic_hz: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pitch in cents above the tonic and ``log2`` duration (s) of every note, each shape (N,)."""
-    f = np.array([n.freq_hz for n in notes], dtype=float)
+    """Pitch in cents above the tonic (:func:`maqamgen.maqam.cents`) and ``log2`` duration
+    (s, floored at 1 ms) of every note in onset order, each shape (N,).
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
+    notes = sorted(notes, key=lambda n: n.onset)
     dur = np.array([n.offset - n.onset for n in notes], dtype=float)
-    return 1200.0 * np.log2(f / float(tonic_hz)), np.log2(np.maximum(dur, 1e-3))
+    return mq.cents([n.freq_hz for n in notes], tonic_hz), np.log2(np.maximum(dur, 1e-3))
 
 
 def note_windows(notes, tonic_hz: float, n_notes: int, hop: int = 1) -> np.ndarray:
@@ -205,6 +214,8 @@ def note_windows(notes, tonic_hz: float, n_notes: int, hop: int = 1) -> np.ndarr
 
     Returns:
         shape (W, 2 * n_notes); W = 0 when there are fewer than ``n_notes`` notes.
+
+    Used in: lib/maqamgen/recipes/ch03_pca_gaussian.py (corpus_note_windows)
     """
     c, ld = note_features(notes, tonic_hz)
     starts = range(0, len(c) - n_notes + 1, hop)
@@ -213,8 +224,26 @@ def note_windows(notes, tonic_hz: float, n_notes: int, hop: int = 1) -> np.ndarr
     return np.stack([np.concatenate([c[s:s + n_notes], ld[s:s + n_notes]]) for s in starts])
 
 
+def corpus_note_windows(corp, split: str, maqam: str, n_notes: int, hop: int = 1) -> np.ndarray:
+    """:func:`note_windows` of every clip of ``maqam`` in a corpus split, stacked: ``(W, 2 n_notes)``.
+
+    Each clip's notes (:meth:`maqamgen.corpus.Corpus.notes`) are read against its own tonic.
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
+    out = [np.zeros((0, 2 * n_notes))]
+    for clip in corp.split(split):
+        if clip.maqam == maqam:
+            notes, meta = corp.notes(clip)
+            out.append(note_windows(notes, meta["tonic_hz"], n_notes, hop))
+    return np.concatenate(out)
+
+
 def split_window(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(cents, log2 durations)`` of window vectors, shape (..., 2n) -> two arrays (..., n)."""
+    """``(cents, log2 durations)`` of window vectors, shape (..., 2n) -> two arrays (..., n).
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
     x = np.asarray(x)
     n = x.shape[-1] // 2
     return x[..., :n], x[..., n:]
@@ -233,6 +262,8 @@ def truncate(g: PCAGaussian, k: int) -> PCAGaussian:
 
     ``sigma2`` is the mean of the discarded eigenvalues over the ``d - k`` discarded
     directions, exactly as :func:`maqamgen.gaussian.fit` with ``k`` computes it.
+
+    Used in: book/part1/03_pca_gaussian.md
     """
     if not 1 <= k <= g.k:
         raise ValueError(f"k must be between 1 and {g.k}, got {k}")
@@ -242,7 +273,10 @@ def truncate(g: PCAGaussian, k: int) -> PCAGaussian:
 
 
 def n_components(eigenvalues: np.ndarray, fraction: float) -> int:
-    """Fewest leading eigenvalues whose sum reaches ``fraction`` of the total."""
+    """Fewest leading eigenvalues whose sum reaches ``fraction`` of the total.
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
     lam = np.asarray(eigenvalues, dtype=float)
     return int(np.searchsorted(np.cumsum(lam) / lam.sum(), fraction - 1e-12) + 1)
 
@@ -271,6 +305,8 @@ def conditional_sample(g: PCAGaussian, x_a: np.ndarray, idx_a: np.ndarray, n: in
 
     Returns:
         Full vectors with ``x[idx_a] = x_a``, shape (n, d).
+
+    Used in: book/part1/03_pca_gaussian.md
     """
     idx_a = np.asarray(idx_a)
     mask = np.zeros(g.d, dtype=bool)
@@ -314,6 +350,8 @@ def chain_patches(g: PCAGaussian, shape: tuple[int, int], n_patches: int, overla
     Returns:
         ``(mel, seams)``: shape (n_mels, n_frames + (n_patches - 1) * (n_frames - overlap)),
         and the frame indices where each new patch's fresh frames begin.
+
+    Used in: book/part1/03_pca_gaussian.md
     """
     n_mels, n_frames = shape
     if not 0 <= overlap < n_frames:
@@ -352,6 +390,8 @@ def chain_vectors(g: PCAGaussian, n_steps: int, overlap: int, seed: int = 0) -> 
 
     Returns:
         shape (N, 2): rows ``(cents, log2 dur)``, ``N = n + (n_steps - 1) * (n - overlap)``.
+
+    Used in: book/part1/03_pca_gaussian.md
     """
     n = g.d // 2
     if not 0 <= overlap < n:
@@ -383,6 +423,8 @@ def log_likelihood_curve(g: PCAGaussian, X: np.ndarray, ks) -> np.ndarray:
 
     Returns:
         shape (len(ks),).
+
+    Used in: book/part1/03_pca_gaussian.md
     """
     X = np.asarray(X, dtype=np.float64)
     xc = X - g.mu_hat
@@ -400,3 +442,59 @@ def log_likelihood_curve(g: PCAGaussian, X: np.ndarray, ks) -> np.ndarray:
                      + cum_m[:, k - 1] + resid / t.sigma2)
         out.append(ll.mean() / g.d)
     return np.array(out)
+
+
+# ----------------------------------------------------------------------------- the results record
+
+
+def n_params(g: PCAGaussian) -> int:
+    """Free numbers of a fitted PCA Gaussian: ``mu_hat`` (d), ``E`` (d k), ``Lambda`` (k), ``sigma2`` (1).
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
+    return int(g.d + g.d * g.k + g.k + 1)
+
+
+def model_core(judged: dict, est_correct, pcds_gen, pcds_real, seam_ratios, halluc, params: int,
+               train_s: float, gen_s: float, audio_s: float, n_boot: int = 1000, seed: int = 0) -> dict:
+    """The PCA Gaussian's core metrics (:data:`maqamgen.results.CORE_METRICS`), each with its interval.
+
+    Args:
+        judged: :meth:`maqamgen.evaluation.Evaluator.evaluate` (no pitch) of the generated
+            audio's patches on the judge's grid: gives ``fd``, ``maqam_acc_classifier`` and
+            ``frame_dist`` (:func:`maqamgen.evaluation.core_metrics`).
+        est_correct: per generated sequence, whether the Chapter 2 estimator read the asked maqam.
+        pcds_gen, pcds_real: ``(N, bins)`` and ``(M, bins)`` pitch-class distributions of the
+            generated and of the real (Griffin-Lim) excerpts: ``pcd_js_audio`` is
+            :func:`maqamgen.metrics.pcd_divergence` with :func:`maqamgen.evaluation.set_interval`.
+        seam_ratios: :func:`maqamgen.metrics.seam_jump_ratio` of each long generated sequence.
+        halluc: ``index`` of :func:`maqamgen.metrics.hallucination_index` of each long sequence.
+        params: :func:`n_params` of the model(s) judged.
+        train_s: fitting time, s.
+        gen_s, audio_s: compute time of the judged generations and their length, s.
+        n_boot, seed: bootstrap settings.
+
+    Returns:
+        ``{key: results.interval(...) or number}`` with exactly the keys of ``CORE_METRICS``.
+
+    Used in: book/part1/03_pca_gaussian.md
+    """
+    def boot(v):
+        return results.interval(*metrics.bootstrap_ci(v, n_boot=n_boot, seed=seed), n=len(v))
+
+    est = np.asarray(est_correct, dtype=bool)
+    pcds_gen = np.asarray(pcds_gen)
+    pcd = evaluation.set_interval(lambda i: metrics.pcd_divergence(pcds_gen[i], pcds_real),
+                                  len(pcds_gen), n_boot, seed=seed)
+    core = evaluation.core_metrics(judged)
+    core.update({
+        "maqam_acc_estimator": results.interval(*metrics.wilson_interval(int(est.sum()), est.size),
+                                                n=est.size),
+        "pcd_js_audio": results.interval(*pcd, n=len(pcds_gen)),
+        "seam_jump_ratio": boot(seam_ratios),
+        "hallucination_index": boot(halluc),
+        "params": int(params),
+        "train_s": float(train_s),
+        "gen_s_per_audio_s": float(gen_s) / float(audio_s),
+    })
+    return core

@@ -1,5 +1,6 @@
-"""Chapter 4's recipe: the reference DDPM and the schedule x loss x optimizer grid, and the
-``maqamgen train unet`` / ``generate unet`` commands built on them.
+"""Chapter 4's recipe: the reference DDPM and the schedule x loss x optimizer grid, the reference
+model's record on the common results schema, and the ``maqamgen train unet`` / ``generate unet``
+commands built on them.
 
 Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md (and the CLI)
 """
@@ -13,37 +14,58 @@ from pathlib import Path
 
 import numpy as np
 
-from maqamgen import features, runtime
+from maqamgen import evaluation, features, metrics, runtime
 from maqamgen import train as trainer
-from maqamgen.config import DDPMChapterConfig
+from maqamgen.config import DDPMChapterConfig, TrainConfig
 from maqamgen.diffusion import run, stitch
 from maqamgen.errors import ConfigError
 
+_SPEC_FIELDS = {f.name for f in dataclasses.fields(run.DenoiserSpec)} - {"train"}
+_TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
 
 def base_spec(dcfg: DDPMChapterConfig, seed: int = 0, **changes) -> run.DenoiserSpec:
-    """The chapter's reference model (``dcfg.base``), with some fields changed."""
-    schedule, loss, optimizer = dcfg.base
-    spec = run.DenoiserSpec(schedule=schedule, loss=loss, optimizer=optimizer, steps=dcfg.steps,
-                       preset=dcfg.preset, widths=tuple(dcfg.widths), T=dcfg.T, target=dcfg.target,
-                       p_uncond=dcfg.p_uncond, batch_size=dcfg.batch_size, lr=dcfg.lr, seed=seed)
-    spec = dataclasses.replace(spec, **changes)
-    if spec.optimizer == "sgd" and "lr" not in changes:
-        spec = dataclasses.replace(spec, lr=dcfg.lr_sgd)
-    return spec
+    """The chapter's reference model, with some fields changed.
+
+    The network is ``dcfg.preset``, the diffusion ``dcfg.base`` with ``T``, ``target`` and
+    ``p_uncond``, the training ``dcfg.train`` at ``seed``. ``changes`` name fields of
+    :class:`~maqamgen.diffusion.run.DenoiserSpec` (``schedule``, ``loss``, ``preset``, ...) or of
+    its :class:`~maqamgen.config.TrainConfig` (``optimizer``, ``steps``, ``batch_size``, ...). An
+    SGD model trains at ``dcfg.lr_sgd``; Adam and SGD train without weight decay (``dcfg.train``'s
+    is AdamW's decoupled decay), unless ``changes`` say otherwise.
+
+    Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md (through
+    :func:`maqamgen.recipes.ch05_scaling.size_spec`)
+    """
+    unknown = sorted(set(changes) - _SPEC_FIELDS - _TRAIN_FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown spec field(s) {unknown}; known: {', '.join(sorted(_SPEC_FIELDS | _TRAIN_FIELDS))}")
+    schedule, loss = dcfg.base
+    opt = changes.get("optimizer", dcfg.train.optimizer)
+    train = dcfg.train.replace(seed=seed, optimizer=opt,
+                               lr=dcfg.lr_sgd if opt == "sgd" else dcfg.train.lr,
+                               weight_decay=dcfg.train.weight_decay if opt == "adamw" else 0.0)
+    train = train.replace(**{k: v for k, v in changes.items() if k in _TRAIN_FIELDS})
+    spec = run.DenoiserSpec(net="unet", preset=dcfg.preset, schedule=schedule, T=dcfg.T,
+                            target=dcfg.target, loss=loss, p_uncond=dcfg.p_uncond, train=train)
+    return dataclasses.replace(spec, **{k: v for k, v in changes.items() if k in _SPEC_FIELDS})
 
 
 def grid_specs(dcfg: DDPMChapterConfig, seed: int = 0) -> list[run.DenoiserSpec]:
     """The schedule x loss x optimizer grid, each at ``dcfg.grid_steps`` steps.
 
-    ``grid="full"``: every combination of the levels. ``"one_at_a_time"``: the base, then each
-    other level of one factor with the other two at the base (the levels that appear in the
-    config; the base levels are always included).
+    ``grid="full"``: every combination of the levels. ``"one_at_a_time"``: the reference
+    (``dcfg.base`` with ``dcfg.train.optimizer``), then each other level of one factor with the
+    other two at the reference (the levels that appear in the config; the reference levels are
+    always included).
+
+    Used in: book/part1/04_unet_ddpm.md
     """
-    base = dcfg.base
+    base = (*dcfg.base, dcfg.train.optimizer)
     if dcfg.grid == "full":
         combos = list(itertools.product(dcfg.grid_schedules, dcfg.grid_losses, dcfg.grid_optimizers))
     elif dcfg.grid == "one_at_a_time":
-        combos = [tuple(base)]
+        combos = [base]
         for i, levels in enumerate((dcfg.grid_schedules, dcfg.grid_losses, dcfg.grid_optimizers)):
             for lv in levels:
                 c = list(base)
@@ -54,6 +76,36 @@ def grid_specs(dcfg: DDPMChapterConfig, seed: int = 0) -> list[run.DenoiserSpec]
         raise ConfigError(f"unknown grid {dcfg.grid!r}; known: one_at_a_time, full")
     return [base_spec(dcfg, seed, schedule=s, loss=l, optimizer=o, steps=dcfg.grid_steps)
             for s, l, o in combos]
+
+
+def core_metrics(judged: dict, params: int, train_s: float, gen_s_per_audio_s: float,
+                 long_mel: np.ndarray, seams, bank: np.ndarray) -> dict:
+    """The reference model's core metrics on the common schema (:data:`maqamgen.results.CORE_METRICS`).
+
+    Args:
+        judged: :meth:`maqamgen.evaluation.Evaluator.evaluate` of its generated patches (with
+            the pitch metrics and intervals).
+        params: its parameter count.
+        train_s: its training wall time, s.
+        gen_s_per_audio_s: seconds of sampling (not Griffin-Lim) per second of audio.
+        long_mel: ``(n_mels, T)`` a long generation stitched from windows.
+        seams: the frames where ``long_mel``'s windows join.
+        bank: ``(n_mels, N)`` real training frames (the hallucination index's reference).
+
+    Returns:
+        Every key of :data:`~maqamgen.results.CORE_METRICS`: the evaluator's metrics with their
+        intervals, the seam jump ratio and the hallucination index of ``long_mel``, the size and
+        the costs.
+
+    Used in: book/part1/04_unet_ddpm.md
+    """
+    core = evaluation.core_metrics(judged)
+    core["seam_jump_ratio"] = metrics.seam_jump_ratio(long_mel, seams)
+    core["hallucination_index"] = metrics.hallucination_index(long_mel, bank)["index"]
+    core["params"] = int(params)
+    core["train_s"] = float(train_s)
+    core["gen_s_per_audio_s"] = float(gen_s_per_audio_s)
+    return core
 
 
 def cli_train(profile: str, out_dir: str | Path, resume: bool = False, progress: bool = True) -> run.Trained:
@@ -74,7 +126,7 @@ def cli_train(profile: str, out_dir: str | Path, resume: bool = False, progress:
     corp = corpus.load(p, progress=progress)
     train_set = features.load_patches(corp, "train", p.ddpm.features)
     return run.train_denoiser(base_spec(p.ddpm, seed=p.seed), train_set, out_dir=out, resume=resume,
-                         progress=progress, device="auto")
+                              progress=progress, device="auto")
 
 
 def cli_generate(checkpoint: str | Path, seconds: float, output: str | Path, maqam: str | None = None,

@@ -1,22 +1,22 @@
 """Chapter 5 helpers: the same U-Net DDPM trained at several input sizes under one compute
-budget, and the measurements of middle-part hallucination along the generated time axis.
+budget, the network analysis behind middle-part hallucination, and each size's record.
 
 * :func:`receptive_field` -- the U-Net's theoretical receptive field along one axis, exactly
   (interval arithmetic through every convolution, down- and up-sampling and skip connection);
   :func:`empirical_receptive_field` measures it from gradients, :func:`edge_blind` says which
   output frames cannot see either edge of a ``W``-frame input.
-* :func:`size_spec` / :func:`train_size` -- one size under the budget (``pixels``: the same
+* :func:`size_spec` / :func:`feature_config` -- one size under the budget (``pixels``: the same
   optimizer steps and the same ``batch x H x W`` per step, so the same FLOPs; ``patches``: the
   same steps and batch), trained and cached by :func:`maqamgen.diffusion.run.train_denoiser`.
 * :func:`denoising_error_profile` -- the denoiser's squared error on real patches by frame
   position at fixed timesteps; :func:`heldout_loss` its mean over a grid of timesteps.
 * :func:`with_padding` -- a copy of a network whose convolutions pad circularly (or by
   reflection) instead of with zeros: no edge cue.
-* :func:`frame_profile`, :func:`repetition_profile`, :func:`position_spread` -- per-position
-  curves of generated or real patches (nearest-real-frame distance, self-repetition, spread of
-  real frames across clips).
-* :func:`windows`, :func:`resample_mels` -- bring patches of any size onto the evaluation grid
-  of the in-domain classifier.
+* :func:`judge`, :func:`position_profiles`, :func:`model_core` -- patches of any size judged on
+  the evaluation grid (:func:`maqamgen.features.resample_mels`,
+  :func:`maqamgen.features.cut_windows`, :func:`maqamgen.metrics.evaluator_intervals`,
+  :func:`maqamgen.metrics.hallucination_index`), their per-position curves, and a size's core
+  metrics. The measurements themselves are defined in :mod:`maqamgen.metrics`.
 
 Used in: book/part1/05_scaling_hallucination.md
 """
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from maqamgen import diffusion, features, metrics
+from maqamgen import diffusion, evaluation, features, metrics, results
 from maqamgen.diffusion import run
 from maqamgen.recipes import ch04_unet_ddpm
 from maqamgen.errors import ConfigError
@@ -133,6 +133,8 @@ def empirical_receptive_field(model: nn.Module, H: int, W: int, p: int, axis: in
     Returns:
         ``(lo, hi, g)``: first and last input positions with non-zero gradient and the gradient
         magnitude ``(H or W,)`` along the axis.
+
+    Used in: book/part1/05_scaling_hallucination.md
     """
     m = copy.deepcopy(model).float().eval()
     if drop_norm:
@@ -155,6 +157,8 @@ def edge_blind(rf: dict, W: int) -> np.ndarray:
 
     Such a frame is computed from the input frames alone, with no zero padding anywhere in its
     field, so nothing tells the network where in the patch it is.
+
+    Used in: book/part1/05_scaling_hallucination.md
     """
     if rf["global"]:
         return np.zeros(W, bool)
@@ -171,6 +175,8 @@ def edge_blind(rf: dict, W: int) -> np.ndarray:
 def batch_for(size: tuple[int, int], ref_size: tuple[int, int], ref_batch: int, budget: str) -> int:
     """Batch of ``size = (H, W)`` under the budget: ``pixels`` keeps ``batch x H x W`` (so the FLOPs
     of a step of this fully convolutional net) equal to the reference's; ``patches`` keeps the batch.
+
+    Used in: lib/maqamgen/recipes/ch05_scaling.py (size_spec)
     """
     if budget == "patches":
         return int(ref_batch)
@@ -180,13 +186,19 @@ def batch_for(size: tuple[int, int], ref_size: tuple[int, int], ref_batch: int, 
 
 
 def feature_config(base: features.FeatureConfig, size: tuple[int, int], stride: int) -> features.FeatureConfig:
-    """The patch settings of ``size = (n_mels, frames)``: the base ones with those changed."""
+    """The patch settings of ``size = (n_mels, frames)``: the base ones with those changed.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
     return dataclasses.replace(base, n_mels=int(size[0]), frames=int(size[1]), patch_stride=int(stride))
 
 
 def size_spec(dcfg, scfg, size: tuple[int, int], seed: int = 0) -> run.DenoiserSpec:
     """The :class:`~maqamgen.run.DenoiserSpec` of one size: Chapter 4's reference model with
-    the chapter's preset, steps and the budget's batch."""
+    the chapter's preset, steps and the budget's batch.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
     ref = (dcfg.features.n_mels, dcfg.features.frames)
     return ch04_unet_ddpm.base_spec(dcfg, seed=seed, preset=scfg.preset, steps=scfg.steps,
                              batch_size=batch_for(size, ref, scfg.batch_size, scfg.budget))
@@ -197,7 +209,10 @@ def size_spec(dcfg, scfg, size: tuple[int, int], seed: int = 0) -> run.DenoiserS
 
 def with_padding(model: nn.Module, mode: str = "circular") -> nn.Module:
     """A copy of ``model`` whose padded convolutions pad with ``mode`` (``circular``,
-    ``reflect``, ``replicate`` or ``zeros``) instead of zeros."""
+    ``reflect``, ``replicate`` or ``zeros``) instead of zeros.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
     m = copy.deepcopy(model)
     for mod in m.modules():
         if isinstance(mod, nn.Conv2d) and any(int(p) > 0 for p in mod.padding):
@@ -222,6 +237,8 @@ def denoising_error_profile(model: nn.Module, x0: torch.Tensor, labels, schedule
 
     Returns:
         ``(len(ts), W)`` errors.
+
+    Used in: book/part1/05_scaling_hallucination.md
     """
     g = torch.Generator().manual_seed(int(seed))
     eps = torch.randn(x0.shape, generator=g)
@@ -242,96 +259,98 @@ def denoising_error_profile(model: nn.Module, x0: torch.Tensor, labels, schedule
 
 def heldout_loss(model, x0, labels, schedule, n_t: int = 8, seed: int = 0) -> float:
     """Mean squared noise-prediction error on held-out patches over ``n_t`` evenly spaced
-    timesteps (fixed noise): the training loss measured on data the model never saw."""
+    timesteps (fixed noise): the training loss measured on data the model never saw.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
     T = schedule.T
     ts = [int(round((k + 0.5) * T / n_t)) for k in range(n_t)]
     return float(denoising_error_profile(model, x0, labels, schedule, ts, seed=seed).mean())
 
 
-def frame_profile(samples, bank) -> np.ndarray:
-    """Mean :func:`maqamgen.metrics.nearest_frame_distance` at each frame index over samples
-    ``(N, [1,] H, W)``: ``(W,)``."""
-    S = samples.detach().cpu().numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples)
-    S = S.reshape(S.shape[0], S.shape[-2], S.shape[-1])
-    return np.mean([metrics.nearest_frame_distance(s, bank) for s in S], axis=0)
+# ----------------------------------------------------------------------------- judging and the record
 
 
-def repetition_profile(S, min_lag: int = 4, max_lag: int | None = None) -> np.ndarray:
-    """How much each frame repeats elsewhere in its own sequence: ``(T,)``.
+def judge(ev, x, labels, pitch: bool = True, n_boot: int = 1000) -> dict:
+    """Patches of any size judged on the evaluator's grid, with intervals.
 
-    Entry ``t`` is the largest cosine similarity between the centred frame ``t`` and any frame
-    at least ``min_lag`` (and at most ``max_lag``, default ``T``) frames away. A looping
-    stretch scores near 1 everywhere in it; a stretch that never comes back scores low.
+    Each patch ``(1, H, W)`` is moved to the grid's mel bands
+    (:func:`maqamgen.features.resample_mels`) and cut into side-by-side windows of the grid's
+    width (:func:`maqamgen.features.cut_windows`); the windows, labelled with their patch's
+    maqam, are judged by :meth:`maqamgen.evaluation.Evaluator.evaluate`; each whole patch gets
+    :func:`maqamgen.metrics.hallucination_index` against the evaluator's bank of real frames.
 
     Args:
-        S: ``(n_mels, T)`` spectrogram.
+        ev: the :class:`maqamgen.evaluation.Evaluator`.
+        x: ``(N, 1, H, W)`` normalised patches.
+        labels: ``(N,)`` maqam index of each.
+        pitch: also the audio measures (PCD divergence, estimator accuracy).
+        n_boot: bootstrap resamples of the intervals (0: none).
+
+    Returns:
+        The evaluator's metrics (``n``: windows) and ``hallucination_index`` (mean over the
+        patches, with ``_lo`` / ``_hi``), ``novelty_ratio`` and ``loop_excess`` (means),
+        ``n_samples`` (patches).
+
+    Used in: book/part1/05_scaling_hallucination.md
     """
-    S = np.asarray(S, dtype=np.float64)
-    X = S - S.mean(axis=1, keepdims=True)
-    X = X / np.maximum(np.linalg.norm(X, axis=0, keepdims=True), 1e-9)
-    C = X.T @ X
-    T = C.shape[0]
-    lag = np.abs(np.arange(T)[:, None] - np.arange(T)[None, :])
-    max_lag = T if max_lag is None else max_lag
-    C[(lag < min_lag) | (lag > max_lag)] = -np.inf
-    out = C.max(axis=1)
-    return np.where(np.isfinite(out), out, 0.0)
+    x = features.resample_mels(x, ev.ref.config.n_mels)
+    win = features.cut_windows(x, ev.ref.config.frames)
+    labels = np.repeat(np.asarray(labels), len(win) // len(x))
+    out = ev.evaluate(win, labels, pitch=pitch, n_boot=n_boot)
+    hi = [metrics.hallucination_index(s[0].numpy(), ev.bank) for s in x]
+    v, lo, up = metrics.bootstrap_ci([h["index"] for h in hi], n_boot=max(n_boot, 1), seed=ev.seed)
+    out["hallucination_index"] = v
+    if n_boot:
+        out["hallucination_index_lo"], out["hallucination_index_hi"] = lo, up
+    out["novelty_ratio"] = float(np.mean([h["novelty_ratio"] for h in hi]))
+    out["loop_excess"] = float(np.mean([h["loop_excess"] for h in hi]))
+    out["n_samples"] = len(x)
+    return out
 
 
-def position_spread(mels, n_bins: int = 9) -> np.ndarray:
-    """Spread of real frames across sequences at each relative position: ``(n_bins,)``.
+def position_profiles(x, bank, n_bins: int) -> dict:
+    """Per-position curves of patches ``(N, 1, H, W)`` in ``n_bins`` bins of relative position.
 
-    Each sequence ``(n_mels, T_i)`` (any length) is averaged in ``n_bins`` equal stretches of its
-    own time axis; the result is the variance across sequences of those mean frames, averaged
-    over mel bands. Low where the sequences resemble each other (stereotyped openings and
-    closings), high where they differ.
+    The patches are first moved to the bank's mel bands (:func:`maqamgen.features.resample_mels`).
+    ``nn_dist``: :func:`maqamgen.metrics.frame_distance_profile` (the mean distance of the frame
+    at each position to the nearest real frame); ``repetition``: the mean over patches of
+    :func:`maqamgen.metrics.repetition_profile`; both through
+    :func:`maqamgen.metrics.position_profile`.
+
+    Used in: book/part1/05_scaling_hallucination.md
     """
-    prof = np.stack([np.stack([metrics.position_profile(row, n_bins) for row in np.asarray(m)], axis=1)
-                     for m in mels])  # (n_seq, n_bins, n_mels)
-    return prof.var(axis=0).mean(axis=1)
+    S = features.resample_mels(x, bank.shape[0]).numpy()[:, 0]
+    rep = np.mean([metrics.repetition_profile(s) for s in S], axis=0)
+    return {"nn_dist": metrics.position_profile(metrics.frame_distance_profile(S, bank), n_bins),
+            "repetition": metrics.position_profile(rep, n_bins)}
 
 
-def thirds(curve) -> dict:
-    """Mean of a per-frame curve over the first, middle and last thirds, and middle / outer."""
-    v = np.asarray(curve, dtype=np.float64)
-    T = len(v)
-    a, b = T // 3, 2 * T // 3
-    outer = float(np.concatenate([v[:a], v[b:]]).mean())
-    mid = float(v[a:b].mean())
-    return {"first": float(v[:a].mean()), "middle": mid, "last": float(v[b:].mean()),
-            "outer": outer, "ratio": mid / max(outer, 1e-12)}
+def model_core(judged: dict, trained, sample_s: float, audio_s: float, seams=None,
+               n_boot: int = 1000, seed: int = 0) -> dict:
+    """One size's core metrics (:data:`maqamgen.results.CORE_METRICS`), each with its interval.
 
+    Args:
+        judged: :func:`judge` of the size's generated patches (with ``pitch``).
+        trained: the :class:`maqamgen.diffusion.run.Trained` model (parameters, training time).
+        sample_s, audio_s: the sampling wall time of those patches and their length, s.
+        seams: :func:`maqamgen.metrics.seam_jump_ratio` of long sequences this model stitched,
+            or None when it generated whole patches only (then it does not apply).
+        n_boot, seed: bootstrap settings for the seam ratio.
 
-# ----------------------------------------------------------------------------- evaluation grid
+    Returns:
+        ``{key: results.interval(...), results.not_applicable(...) or number}``.
 
-
-def resample_mels(x, n_mels: int) -> torch.Tensor:
-    """Patches ``(N, 1, H, W)`` on ``H`` mel bands -> ``n_mels`` bands over the same band edges.
-
-    Mel bands are evenly spaced in mel, band ``k`` of ``H`` centred at ``(k + 1) / (H + 1)`` of
-    the range, so linear interpolation at those positions moves a patch to another band count.
+    Used in: book/part1/05_scaling_hallucination.md
     """
-    x = torch.as_tensor(x)
-    H = x.shape[-2]
-    if H == n_mels:
-        return x
-    src = (np.arange(H) + 1) / (H + 1)
-    dst = (np.arange(n_mels) + 1) / (n_mels + 1)
-    i = np.clip(np.searchsorted(src, dst) - 1, 0, H - 2)
-    w = np.clip((dst - src[i]) / (src[i + 1] - src[i]), 0.0, 1.0)
-    lo, hi = x[..., torch.as_tensor(i), :], x[..., torch.as_tensor(i + 1), :]
-    wt = torch.as_tensor(w, dtype=x.dtype)[:, None]
-    return lo * (1 - wt) + hi * wt
-
-
-def windows(x, width: int) -> torch.Tensor:
-    """Cut patches ``(N, 1, H, W)`` into non-overlapping ``width``-frame windows ``(N * (W // width), 1, H, width)``.
-
-    Patches narrower than ``width`` are returned unchanged (then the classifier cannot judge them).
-    """
-    x = torch.as_tensor(x)
-    N, C, H, W = x.shape
-    k = W // width
-    if k == 0:
-        return x
-    return x[..., :k * width].reshape(N, C, H, k, width).permute(0, 3, 1, 2, 4).reshape(N * k, C, H, width)
+    core = evaluation.core_metrics(judged)
+    core["seam_jump_ratio"] = (
+        results.not_applicable("generated as whole patches, never stitched in this chapter")
+        if seams is None else
+        results.interval(*metrics.bootstrap_ci(seams, n_boot=n_boot, seed=seed), n=len(seams)))
+    core["hallucination_index"] = results.interval(
+        judged["hallucination_index"], judged["hallucination_index_lo"],
+        judged["hallucination_index_hi"], n=judged["n_samples"])
+    core.update({"params": int(trained.n_params), "train_s": float(trained.seconds),
+                 "gen_s_per_audio_s": float(sample_s) / float(audio_s)})
+    return core

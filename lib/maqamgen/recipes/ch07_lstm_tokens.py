@@ -1,23 +1,24 @@
 """Chapter 7 and ``maqamgen train/generate lstm``: the LSTM recipe, its evaluation and its outputs.
 
-What the chapter and the CLI share, on top of :mod:`maqamgen.tokens`, :mod:`maqamgen.sequences`,
-:mod:`maqamgen.nets.lstm` and the one training loop :func:`maqamgen.train.train`:
+What the chapter and the CLI share, on top of :mod:`maqamgen.tokens` (:class:`~maqamgen.tokens.TokenSpec`,
+note-list moves), :mod:`maqamgen.sequences`, :mod:`maqamgen.nets.lstm` (sizes by preset name), the
+note-level metrics of :mod:`maqamgen.metrics` and the one training loop :func:`maqamgen.train.train`:
 
-* :class:`TokenSpec` -- how a note list becomes one token sequence (1D frames or 2D
-  (duration, pitch) rows, a ``BOS`` first) and back, and how many seconds of music a stretch
-  of tokens lasts (for NLL *per second*, which makes the two formats comparable).
-* :func:`transpose` / :func:`maqam_pieces` / :func:`bach_pieces` -- the training pieces: the
-  maqam corpus moved to one reference tonic (:data:`REF_TONIC_HZ`), the Bach chorales as they are.
+* :func:`maqam_pieces` / :func:`bach_pieces` -- the training pieces: the maqam corpus moved to
+  one reference tonic (:data:`REF_TONIC_HZ`), the Bach chorales as they are.
 * :func:`train_lm` -- one training run (loss ``ce``, ``label_smoothing`` or ``mse``; the report's
   "independent tokens" pipeline with ``independent=True``), cached under
-  ``data/cache/lstm/<hash of everything that defines it>``.
+  ``data/cache/lstm/<hash of everything that defines it>``; :class:`Runs` -- the chapter's runs,
+  each the reference run of :class:`maqamgen.config.LSTMChapterConfig` with one thing changed.
 * :func:`evaluate` -- validation NLL per token and per second, perplexity, next-token accuracy,
-  each piece read once from its ``BOS`` with the LSTM state carried (no window resets).
-* :func:`ngram_nll` -- unigram / bigram count baselines on the same pieces.
-* Music metrics on note lists: :func:`pitch_class_distribution`, :func:`interval_histogram`,
-  :func:`js_divergence`, :func:`out_of_scale_rate`, :func:`windowed` (drift over a long
-  generation).
-* :func:`continuation` -- sample a continuation of a prompt lasting a given number of seconds.
+  each piece read once from its ``BOS`` with the LSTM state carried (no window resets);
+  :func:`ngram_nll` -- unigram / bigram count baselines on the same pieces.
+* :func:`continuation` / :func:`continue_prompts` -- continuations of prompts lasting a given
+  number of seconds.
+* Judging continuations: :func:`generation_metrics` (out-of-scale rate, note PCD and interval
+  divergences), :func:`drift_curves` (the same over a long generation), :func:`estimate_maqamat`
+  and :func:`adherence` (Chapter 2's estimator on the synthesized continuations).
+* :func:`model_record` -- an LSTM's record on the common results schema.
 * :func:`cli_train` / :func:`cli_generate` -- the two CLI commands.
 
 Used in: book/part2/07_lstm_tokens.md
@@ -30,6 +31,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,17 +39,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from maqamgen import maqam as mq
-from maqamgen.config import TrainConfig
-from maqamgen import runtime
-from maqamgen.runtime import cache_dir
+from maqamgen import metrics, results, runtime
+from maqamgen.config import LSTMChapterConfig, TrainConfig
 from maqamgen.errors import ConfigError, NotesError
-from maqamgen.nets.lstm import LSTMLM, LSTMConfig, generate, masked_cross_entropy
+from maqamgen.nets import count_parameters
+from maqamgen.nets.lstm import LSTMLM, LSTMConfig, generate, lstm_config, lstm_loss
 from maqamgen.notes import Note
+from maqamgen.runtime import cache_dir
 from maqamgen.sequences import WindowDataset, collate, window_loader
-from maqamgen.tokens import (BOS, DUR_PAD, PAD, REST, DurationGrid, PitchVocab,
-                             notes_to_tokens_1d, notes_to_tokens_2d, tokens_1d_to_notes,
-                             tokens_2d_to_notes)
+from maqamgen.tokens import PAD, REST, TokenSpec, transpose
 
 CACHE_VERSION = 1
 """Part of every cache key; bumped when a cached run would no longer be what the code trains."""
@@ -62,113 +62,7 @@ MSE_SCALE = 24.0
 """The MSE loss measures index errors in units of this many tokens (an octave of quarter tones)."""
 
 
-# ----------------------------------------------------------------------------- tokens
-
-
-@dataclass(frozen=True)
-class TokenSpec:
-    """How notes become one token sequence and back.
-
-    Attributes:
-        fmt: ``"1d"`` (the sounding note every ``1 / rate_hz`` s) or ``"2d"`` ((duration, pitch)
-            rows, one per note or rest).
-        rate_hz: frames per second of 1D tokens.
-        hold: 1D tokens write ``HOLD`` after a note's first frame.
-        resolution_cents, f_min_hz, f_max_hz: the :class:`~maqamgen.tokens.PitchVocab`.
-        dur_kind, dur_min_s, dur_max_s, dur_bins: the :class:`~maqamgen.tokens.DurationGrid`.
-
-    Used in: book/part2/07_lstm_tokens.md
-    """
-
-    fmt: str = "1d"
-    rate_hz: float = 8.0
-    hold: bool = False
-    resolution_cents: float = 50.0
-    f_min_hz: float = 55.0
-    f_max_hz: float = 1100.0
-    dur_kind: str = "log"
-    dur_min_s: float = 1.0 / 32.0
-    dur_max_s: float = 4.0
-    dur_bins: int = 32
-
-    def __post_init__(self):
-        if self.fmt not in ("1d", "2d"):
-            raise ConfigError(f"token format {self.fmt!r} is not '1d' or '2d'")
-
-    @property
-    def vocab(self) -> PitchVocab:
-        return PitchVocab(self.resolution_cents, self.f_min_hz, self.f_max_hz)
-
-    @property
-    def grid(self) -> DurationGrid:
-        return DurationGrid(self.dur_kind, self.dur_min_s, self.dur_max_s, self.dur_bins)
-
-    @property
-    def dur_vocab_size(self) -> int:
-        """Size of the duration stream (0 for 1D tokens)."""
-        return self.grid.n_tokens if self.fmt == "2d" else 0
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def bos(self) -> np.ndarray:
-        """The one-token prompt ``[BOS]`` (``[(DUR_PAD, BOS)]`` for 2D)."""
-        return np.array([[DUR_PAD, BOS]] if self.fmt == "2d" else [BOS], dtype=np.int64)
-
-    def fold(self, notes: list[Note]) -> list[Note]:
-        """The notes with pitches outside the vocabulary moved by octaves into it."""
-        lo, hi = self.vocab.pitches_hz()[[0, -1]]
-        out = []
-        for n in notes:
-            f = n.freq_hz
-            while f < lo * 2 ** (-self.resolution_cents / 2400):
-                f *= 2.0
-            while f > hi * 2 ** (self.resolution_cents / 2400):
-                f /= 2.0
-            out.append(n if f == n.freq_hz else dataclasses.replace(n, freq_hz=f))
-        return out
-
-    def encode(self, notes: list[Note], bos: bool = True) -> np.ndarray:
-        """Token sequence of ``notes``: ``(L,)`` for 1D, ``(L, 2)`` for 2D; ``BOS`` first."""
-        if self.fmt == "1d":
-            t = notes_to_tokens_1d(notes, self.rate_hz, self.vocab, hold=self.hold)
-        else:
-            t = notes_to_tokens_2d(notes, self.vocab, self.grid)
-        return np.concatenate([self.bos(), t]) if bos else t
-
-    def decode(self, tokens) -> list[Note]:
-        """Notes of a token sequence (special tokens are silent, or skipped in 2D)."""
-        if self.fmt == "1d":
-            return tokens_1d_to_notes(tokens, self.rate_hz, self.vocab, hold=self.hold)
-        return tokens_2d_to_notes(tokens, self.vocab, self.grid)
-
-    def seconds_per_token(self, tokens) -> np.ndarray:
-        """Seconds of music each token stands for, shape ``(L,)`` (0 for BOS/PAD rows in 2D)."""
-        t = np.asarray(tokens)
-        if self.fmt == "1d":
-            return np.full(len(t), 1.0 / self.rate_hz)
-        p = t[:, 1]
-        ok = (t[:, 0] != DUR_PAD) & ((p == REST) | self.vocab.is_pitch(p))
-        return np.where(ok, self.grid.decode(t[:, 0]), 0.0)
-
-    def seconds(self, tokens) -> float:
-        """Seconds of music a token sequence lasts."""
-        return float(self.seconds_per_token(tokens).sum())
-
-
-def transpose(notes: list[Note], from_hz: float, to_hz: float) -> list[Note]:
-    """The notes moved by the interval ``to_hz / from_hz`` (ornament pitches too).
-
-    Used in: book/part2/07_lstm_tokens.md
-    """
-    r = float(to_hz) / float(from_hz)
-    out = []
-    for n in notes:
-        orn = n.ornament
-        if orn and "from_hz" in orn:
-            orn = {**orn, "from_hz": orn["from_hz"] * r}
-        out.append(dataclasses.replace(n, freq_hz=n.freq_hz * r, ornament=orn))
-    return out
+# ----------------------------------------------------------------------------- pieces
 
 
 def maqam_pieces(corp, split: str, spec: TokenSpec, relative: bool = True):
@@ -206,8 +100,19 @@ def bach_pieces(chorales, spec: TokenSpec):
     return [spec.encode(spec.fold(notes)) for _, notes in chorales]
 
 
-def digest(obj) -> str:
-    """Short content hash of JSON-able objects and arrays (cache keys)."""
+def pitch_tokens_used(pieces, vocab) -> int:
+    """How many distinct pitch tokens of ``vocab`` occur in token pieces (1D, or the pitch
+    column of 2D rows).
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    return len({int(t) for p in pieces for t in np.asarray(p).reshape(len(p), -1)[:, -1]
+                if vocab.is_pitch(int(t))})
+
+
+def _run_digest(obj) -> str:
+    """Short content hash of JSON-able objects and token arrays (the run cache key; arrays hashed
+    by their bytes, unlike :func:`maqamgen.runtime.digest`, which serialises JSON)."""
     h = hashlib.sha256()
 
     def feed(x):
@@ -236,37 +141,23 @@ def make_loss(kind: str = "ce", smoothing: float = 0.1):
     * ``mse``: the report's other option, regression on the pitch *index*: the prediction is
       the expected token index under the softmax, ``sum_k p_k k``, and the loss
       ``((E[k] - k_target) / MSE_SCALE)^2``. 1D tokens only.
-
-    Used in: book/part2/07_lstm_tokens.md
     """
     if kind not in LOSSES:
         raise ConfigError(f"unknown loss {kind!r}; known: {', '.join(LOSSES)}")
     s = smoothing if kind == "label_smoothing" else 0.0
 
-    def ce(logits, target, mask):
-        if not s:
-            return masked_cross_entropy(logits, target, mask)
-        v = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
-                            reduction="none", label_smoothing=s)
-        m = mask.reshape(-1).to(v.dtype)
-        return (v * m).sum() / m.sum().clamp_min(1.0)
-
     def loss_fn(model, batch):
+        if kind != "mse":
+            return lstm_loss(model, batch, label_smoothing=s)
+        if getattr(model, "module", model).two_streams:
+            raise ConfigError("the mse loss is for 1D tokens only")
         dev = next(model.parameters()).device
         x, y, m = (batch[k].to(dev) for k in ("input", "target", "mask"))
         logits, _ = model(x)
-        net = getattr(model, "module", model)
-        if kind == "mse":
-            if net.two_streams:
-                raise ConfigError("the mse loss is for 1D tokens only")
-            e = expected_index(logits)
-            err = ((e - y.to(e.dtype)) / MSE_SCALE) ** 2
-            mf = m.to(err.dtype)
-            return (err * mf).sum() / mf.sum().clamp_min(1.0)
-        if net.two_streams:
-            pitch, dur = logits
-            return ce(pitch, y[..., 1], m) + ce(dur, y[..., 0], m)
-        return ce(logits, y, m)
+        e = expected_index(logits)
+        err = ((e - y.to(e.dtype)) / MSE_SCALE) ** 2
+        mf = m.to(err.dtype)
+        return (err * mf).sum() / mf.sum().clamp_min(1.0)
 
     return loss_fn
 
@@ -310,12 +201,14 @@ class Run:
     meta: dict = field(default_factory=dict)
 
 
-def model_config(spec: TokenSpec, embed_dim: int, hidden_size: int, num_layers: int,
-                 dropout: float) -> LSTMConfig:
-    """The :class:`~maqamgen.nets.lstm.LSTMConfig` for a token format and sizes."""
-    return LSTMConfig(vocab_size=spec.vocab.size, dur_vocab_size=spec.dur_vocab_size,
-                      embed_dim=int(embed_dim), hidden_size=int(hidden_size),
-                      num_layers=int(num_layers), dropout=float(dropout))
+
+def model_config(spec: TokenSpec, preset: str, **overrides) -> LSTMConfig:
+    """The :class:`~maqamgen.nets.lstm.LSTMConfig` of a size preset
+    (:data:`maqamgen.nets.lstm.LSTM_PRESETS`) for a token format's vocabularies.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    return lstm_config(preset, spec.vocab.size, spec.dur_vocab_size, **overrides)
 
 
 def _dataset(pieces, window: int, independent: bool):
@@ -366,7 +259,7 @@ def train_lm(pieces, spec: TokenSpec, mcfg: LSTMConfig, tcfg: TrainConfig, windo
         raise ConfigError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
     if loss == "mse" and spec.fmt == "2d":
         raise ConfigError("the mse loss is for 1D tokens only")
-    key = digest([CACHE_VERSION, spec.to_dict(), dataclasses.asdict(mcfg),
+    key = _run_digest([CACHE_VERSION, spec.to_dict(), dataclasses.asdict(mcfg),
                   {k: v for k, v in tcfg.to_dict().items() if k not in ("progress", "ckpt_every", "log_every")},
                   window, loss, independent, val_every, list(pieces),
                   list(val_pieces) if (val_pieces is not None and val_every) else None])
@@ -415,8 +308,49 @@ def train_lm(pieces, spec: TokenSpec, mcfg: LSTMConfig, tcfg: TrainConfig, windo
     return Run(model, spec, loss, losses, val, seconds, False, folder, tps, info)
 
 
+
+class Runs(dict):
+    """The chapter's runs by name: each the reference run of a chapter config with what one
+    study changes (seed, optimizer, learning rate, batch, window, loss, independent tokens).
+
+    Args:
+        lstm_cfg: the chapter config (preset, training, validation curve, threads).
+        seed: the default seed of :meth:`train`.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+
+    def __init__(self, lstm_cfg: LSTMChapterConfig, seed: int = 0):
+        super().__init__()
+        self.cfg = lstm_cfg
+        self.seed = seed
+
+    def train(self, name: str, pieces, spec: TokenSpec, seed: int | None = None, val_pieces=None,
+              window: int | None = None, loss: str = "ce", independent: bool = False,
+              **train_changes) -> Run:
+        """Train (or load from the cache) run ``name`` with :func:`train_lm` and keep it.
+
+        Args:
+            name: the run's name (a key of this dict).
+            pieces, spec: the training pieces and their format.
+            seed: the run's seed (default: the set's).
+            val_pieces: validation pieces for a curve every ``val_every`` steps (None: no curve).
+            window: training window (default: the config's).
+            loss, independent: as :func:`train_lm`.
+            **train_changes: ``optimizer``, ``lr`` or another :class:`~maqamgen.config.TrainConfig`
+                field changed from the reference (:meth:`~maqamgen.config.LSTMChapterConfig.train_config`).
+        """
+        c = self.cfg
+        tcfg = c.train_config(self.seed if seed is None else seed, **train_changes)
+        self[name] = train_lm(pieces, spec, model_config(spec, c.preset), tcfg, window=window or c.window,
+                              loss=loss, independent=independent, val_pieces=val_pieces,
+                              val_every=c.val_every if val_pieces is not None else 0,
+                              threads=c.torch_threads or None, name=name)
+        return self[name]
+
+
 def load_run(folder: str | Path) -> Run:
-    """A run written by :func:`train_lm` (its ``run.json`` and checkpoint)."""
+    """A run written by :func:`train_lm` (its ``run.json`` and checkpoint): ``maqamgen generate lstm``."""
     from maqamgen import train as trainer
 
     folder = Path(folder)
@@ -516,6 +450,16 @@ def ngram_nll(train_pieces, val_pieces, spec: TokenSpec, order: int = 1, alpha: 
     return {"nats_per_token": total / max(n, 1), "nats_per_second": total / max(secs, 1e-9)}
 
 
+def likelihood_row(name: str, run: Run, pieces, spec: TokenSpec) -> dict:
+    """One row of the chapter's likelihood table: :func:`evaluate` of ``run`` on ``pieces``.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    e = evaluate(run.model, pieces, spec, run.loss)
+    return {"run": name, "nats/token": e["nats_per_token"], "perplexity": e["perplexity"],
+            "nats/s": e["nats_per_second"], "bits/s": e["bits_per_second"], "accuracy": e["accuracy"]}
+
+
 # ----------------------------------------------------------------------------- generation
 
 
@@ -589,107 +533,92 @@ def prompt_of(piece, spec: TokenSpec, seconds: float) -> np.ndarray:
     return piece[:max(2, min(k, len(piece)))]
 
 
-# ----------------------------------------------------------------------------- music metrics
-
-
-def pitch_class_distribution(notes: list[Note], ref_hz: float, bins: int = 24,
-                             weight: str = "duration") -> np.ndarray:
-    """Pitch-class distribution of notes relative to ``ref_hz``: ``bins`` classes per octave.
-
-    Class ``k`` holds pitches ``round(1200 log2(f / ref_hz) * bins / 1200) mod bins``; each note
-    weighs its duration (``weight="duration"``) or 1 (``"count"``). Sums to 1 (zeros if empty).
+def continue_prompts(run: Run, prompts, seconds: float, seed: int = 0, temperature: float = 1.0,
+                     window: int | None = None) -> list[list[Note]]:
+    """The decoded :func:`continuation` of each prompt by a run (prompt ``k`` sampled with seed
+    ``seed + k``; an ``mse`` run greedily).
 
     Used in: book/part2/07_lstm_tokens.md
     """
-    h = np.zeros(bins)
-    if not notes:
-        return h
-    f = np.array([n.freq_hz for n in notes])
-    w = np.array([n.duration for n in notes]) if weight == "duration" else np.ones(len(notes))
-    k = np.mod(np.rint(1200.0 * np.log2(f / ref_hz) * bins / 1200.0).astype(int), bins)
-    np.add.at(h, k, w)
-    return h / h.sum() if h.sum() > 0 else h
+    return [run.spec.decode(continuation(run.model, run.spec, p, seconds, seed=seed + k,
+                                         temperature=temperature, window=window, loss=run.loss))
+            for k, p in enumerate(prompts)]
 
 
-def interval_histogram(notes: list[Note], step_cents: float = 50.0, max_cents: float = 1200.0) -> np.ndarray:
-    """Histogram of the intervals between successive notes (by onset), in ``step_cents`` bins.
+# ----------------------------------------------------------------------------- judging continuations
 
-    Bins ``-max_cents .. +max_cents`` (wider leaps fall in the end bins); sums to 1.
+
+def judge_indices(clips, maqamat: list[str], n: int) -> list[int]:
+    """Indices of ``n`` clips taken one maqam after another (round robin over ``maqamat``).
 
     Used in: book/part2/07_lstm_tokens.md
     """
-    m = int(round(max_cents / step_cents))
-    h = np.zeros(2 * m + 1)
-    s = sorted(notes, key=lambda n: n.onset)
-    if len(s) < 2:
-        return h
-    f = np.array([n.freq_hz for n in s])
-    k = np.clip(np.rint(1200.0 * np.log2(f[1:] / f[:-1]) / step_cents).astype(int), -m, m) + m
-    np.add.at(h, k, 1.0)
-    return h / h.sum()
+    per = {m: [i for i, c in enumerate(clips) if c.maqam == m] for m in maqamat}
+    rounds = max((len(v) for v in per.values()), default=0)
+    return [per[m][k] for k in range(rounds) for m in maqamat if k < len(per[m])][:n]
 
 
-def js_divergence(p, q) -> float:
-    """Jensen-Shannon divergence between two distributions, in bits (0 = equal, 1 = disjoint).
+def reference_distributions(notes_lists, maqam_of_each, maqamat, tonic_hz: float = REF_TONIC_HZ,
+                            bins: int = 24, bin_cents: float = 50.0) -> tuple[dict, np.ndarray]:
+    """The data's note PCD per maqam (:func:`maqamgen.metrics.note_pcd`, all that maqam's notes
+    pooled) and its pooled interval counts (:func:`maqamgen.metrics.note_interval_histogram`).
 
-    Used in: book/part2/07_lstm_tokens.md
-    """
-    p = np.asarray(p, dtype=float)
-    q = np.asarray(q, dtype=float)
-    if p.sum() <= 0 or q.sum() <= 0:
-        return float("nan")
-    p, q = p / p.sum(), q / q.sum()
-    m = 0.5 * (p + q)
-
-    def kl(a, b):
-        nz = a > 0
-        return float(np.sum(a[nz] * np.log2(a[nz] / b[nz])))
-
-    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
-
-
-def out_of_scale_rate(notes: list[Note], maqam: str, tonic_hz: float, tol_cents: float = 25.0,
-                      weight: str = "duration") -> float:
-    """Share of the notes (by duration, or by count) farther than ``tol_cents`` from every
-    pitch class of ``maqam`` on ``tonic_hz`` (:func:`maqamgen.maqam.pitch_classes_cents`, 24-TET).
+    Returns:
+        ``(ref_pcd {maqam: (bins,)}, ref_intervals (B,))``.
 
     Used in: book/part2/07_lstm_tokens.md
     """
-    if not notes:
-        return float("nan")
-    pcs = mq.pitch_classes_cents(maqam, practice=False)
-    c = np.mod(1200.0 * np.log2(np.array([n.freq_hz for n in notes]) / tonic_hz), 1200.0)
-    d = np.abs(c[:, None] - pcs[None, :])
-    d = np.minimum(d, 1200.0 - d).min(axis=1)
-    w = np.array([n.duration for n in notes]) if weight == "duration" else np.ones(len(notes))
-    return float(np.sum(w * (d > tol_cents)) / np.sum(w))
+    ref_pcd = {m: metrics.note_pcd([n for ns, mm in zip(notes_lists, maqam_of_each) if mm == m for n in ns],
+                                   tonic_hz, bins) for m in maqamat}
+    ref_iv = np.sum([metrics.note_interval_histogram(ns, bin_cents)[0] for ns in notes_lists], axis=0)
+    return ref_pcd, ref_iv
+
+
+def _js(p, q) -> float:
+    """:func:`maqamgen.metrics.js_divergence`, NaN where a histogram is empty (no notes, or one
+    note and so no interval): nothing to compare, which a table shows as a gap."""
+    return metrics.js_divergence(p, q) if np.sum(p) > 0 and np.sum(q) > 0 else float("nan")
+
+
+def symbolic_divergences(notes: list[Note], ref_pcd, ref_intervals, ref_hz: float,
+                         bin_cents: float = 50.0) -> dict:
+    """JS divergences (bits) of one note list's note PCD and interval histogram from the data's.
+
+    Returns:
+        ``{"note_pcd_js", "interval_js"}`` (NaN where the notes give no distribution).
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    return {"note_pcd_js": _js(metrics.note_pcd(notes, ref_hz, len(ref_pcd)), ref_pcd),
+            "interval_js": _js(metrics.note_interval_histogram(notes, bin_cents)[0], ref_intervals)}
 
 
 def generation_metrics(continuations: list[list[Note]], maqamat: list[str], ref_pcd: dict,
-                       ref_intervals: np.ndarray, tonic_hz: float = REF_TONIC_HZ) -> dict:
+                       ref_intervals: np.ndarray, tonic_hz: float = REF_TONIC_HZ,
+                       bin_cents: float = 50.0) -> dict:
     """Symbolic judgement of continuations, each asked for in a maqam (all on ``tonic_hz``).
 
     Returns:
-        ``{"out_of_scale": mean :func:`out_of_scale_rate`, "pcd_js": mean JS divergence (bits)
-        between each continuation's 24-class PCD and ``ref_pcd[maqam]``, "interval_js": JS
-        divergence between the pooled interval histogram and ``ref_intervals``,
-        "notes_per_s": notes per second}``.
+        ``{"out_of_scale": mean :func:`maqamgen.metrics.note_out_of_scale` (share of the time
+        off the maqam's scale), "note_pcd_js": mean JS divergence (bits) between each
+        continuation's :func:`maqamgen.metrics.note_pcd` and ``ref_pcd[maqam]``, "interval_js":
+        JS divergence (bits) between the pooled :func:`maqamgen.metrics.note_interval_histogram`
+        and ``ref_intervals``, "notes_per_s": notes per second}``; NaN where nothing was generated.
 
     Used in: book/part2/07_lstm_tokens.md
     """
     oos, js, secs, n = [], [], 0.0, 0
-    pooled = []
+    pooled = np.zeros_like(np.asarray(ref_intervals, dtype=float))
     for notes, m in zip(continuations, maqamat):
         if notes:
-            oos.append(out_of_scale_rate(notes, m, tonic_hz))
-            js.append(js_divergence(pitch_class_distribution(notes, tonic_hz), ref_pcd[m]))
-            pooled.append(interval_histogram(notes) * max(len(notes) - 1, 0))
+            oos.append(metrics.note_out_of_scale(notes, m, tonic_hz))
+            js.append(_js(metrics.note_pcd(notes, tonic_hz, len(ref_pcd[m])), ref_pcd[m]))
+            pooled += metrics.note_interval_histogram(notes, bin_cents)[0]
             n += len(notes)
             secs += max(x.offset for x in notes)
-    iv = np.sum(pooled, axis=0) if pooled else np.zeros_like(ref_intervals)
     return {"out_of_scale": float(np.mean(oos)) if oos else float("nan"),
-            "pcd_js": float(np.mean(js)) if js else float("nan"),
-            "interval_js": js_divergence(iv, ref_intervals),
+            "note_pcd_js": float(np.mean(js)) if js else float("nan"),
+            "interval_js": _js(pooled, ref_intervals),
             "notes_per_s": n / max(secs, 1e-9)}
 
 
@@ -697,7 +626,7 @@ def windowed(notes: list[Note], window_s: float, fn, total_s: float | None = Non
     """``fn(notes in window)`` for successive windows of ``window_s`` s (notes by onset).
 
     Returns:
-        ``(window start times in s, values)``; NaN for an empty window.
+        ``(window start times in s, values)``; NaN for an empty window (``fn`` is only called on notes).
 
     Used in: book/part2/07_lstm_tokens.md
     """
@@ -710,24 +639,134 @@ def windowed(notes: list[Note], window_s: float, fn, total_s: float | None = Non
     return starts, np.array(vals, dtype=float)
 
 
-def shift(notes: list[Note], dt: float) -> list[Note]:
-    """The notes moved by ``dt`` seconds (negative onsets dropped, offsets cut at 0)."""
+def drift_curves(continuations: list[list[Note]], maqamat: list[str], ref_pcd: dict, window_s: float,
+                 total_s: float, tonic_hz: float = REF_TONIC_HZ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-scale rate and note-PCD divergence over successive windows of long generations.
+
+    Each continuation is cut into windows of ``window_s`` s (:func:`windowed`) and each window
+    judged against the maqam it was asked for; the curves are means over the continuations
+    (windows without notes left out).
+
+    Returns:
+        ``(window start times in s, mean out-of-scale rate, mean note-PCD JS divergence in bits)``.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    oos, js, t = [], [], np.arange(0.0, max(total_s, 1e-9), window_s)
+    for c, m in zip(continuations, maqamat):
+        t, o = windowed(c, window_s, lambda ns: metrics.note_out_of_scale(ns, m, tonic_hz), total_s)
+        _, j = windowed(c, window_s, lambda ns: _js(metrics.note_pcd(ns, tonic_hz, len(ref_pcd[m])), ref_pcd[m]),
+                        total_s)
+        oos.append(o)
+        js.append(j)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a window empty in every generation: NaN
+        return t, np.nanmean(oos, axis=0), np.nanmean(js, axis=0)
+
+
+def render_at_tonic(notes: list[Note], tonic_hz: float, sr: int, seed: int = 0) -> np.ndarray:
+    """Audio of notes written relative to :data:`REF_TONIC_HZ`, played on ``tonic_hz`` by the
+    oud synthesizer (:func:`maqamgen.synth.render`).
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    from maqamgen import synth
+
+    return synth.render(transpose(notes, REF_TONIC_HZ, tonic_hz), sr=sr, seed=seed)
+
+
+def estimate_maqamat(continuations: list[list[Note]], tonics_hz: list[float], sr: int) -> list:
+    """Chapter 2's estimator (:func:`maqamgen.estimate.estimate`) on each continuation rendered
+    at its prompt's tonic (render seed: its index).
+
+    Returns:
+        One :class:`~maqamgen.estimate.Estimate` per continuation, None where it holds no notes
+        or the estimator finds no pitch.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    from maqamgen import estimate
+
     out = []
-    for n in notes:
-        on, off = n.onset + dt, n.offset + dt
-        if off > 0:
-            out.append(dataclasses.replace(n, onset=max(on, 0.0), offset=off))
+    for k, (notes, tonic) in enumerate(zip(continuations, tonics_hz)):
+        if not notes:
+            out.append(None)
+            continue
+        try:
+            out.append(estimate.estimate(render_at_tonic(notes, tonic, sr, k), sr))
+        except estimate.EstimationError:
+            out.append(None)
     return out
 
 
-def crop(notes: list[Note], start: float, end: float) -> list[Note]:
-    """The notes between ``start`` and ``end`` s (cut at the edges), moved to start at 0."""
-    out = []
-    for n in notes:
-        on, off = max(n.onset, start), min(n.offset, end)
-        if off - on > 1e-6:
-            out.append(dataclasses.replace(n, onset=on - start, offset=off - start))
-    return out
+def adherence(estimates: list, maqamat: list[str], tonics_hz: list[float]) -> dict:
+    """Maqam adherence: the share of continuations the estimator reads as the maqam asked for
+    (:func:`maqamgen.metrics.maqam_accuracy`), with its Wilson interval
+    (:func:`maqamgen.metrics.wilson_interval`), and the share whose tonic it finds (within
+    50 cents, octave-equivalent: :func:`maqamgen.metrics.tonic_correct`).
+
+    Returns:
+        ``{"maqam adherence", "low", "high", "correct", "of", "tonic found",
+        "judged by the estimator as"}``.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    predicted = [e.maqam if e is not None else None for e in estimates]
+    acc = metrics.maqam_accuracy(predicted, maqamat)
+    k = sum(p is not None and p == m for p, m in zip(predicted, maqamat))
+    _, lo, hi = metrics.wilson_interval(k, len(maqamat))
+    tonic = [e is not None and bool(metrics.tonic_correct(e.tonic_hz, t)) for e, t in zip(estimates, tonics_hz)]
+    return {"maqam adherence": acc, "low": lo, "high": hi, "correct": k, "of": len(maqamat),
+            "tonic found": float(np.mean(tonic)), "judged by the estimator as": ", ".join(p or "-" for p in predicted)}
+
+
+# ----------------------------------------------------------------------------- results
+
+
+NO_SPECTROGRAM = "a symbolic model: it generates notes, not a spectrogram"
+"""Why the spectrogram metrics of the common schema do not apply to the LSTM."""
+
+
+def model_record(run: Run, adh: dict, gen_s: float, music_s: float, extras: dict | None = None) -> tuple[dict, dict]:
+    """An LSTM's record on the common results schema (:data:`maqamgen.results.CORE_METRICS`).
+
+    ``maqam_acc_estimator`` is the maqam adherence of :func:`adherence` (Chapter 2's estimator
+    on the continuations synthesized at their prompts' tonics) with its Wilson interval;
+    ``params`` the network's parameters, ``train_s`` its training time (s),
+    ``gen_s_per_audio_s`` the seconds spent generating the continuations (sampling and decoding
+    the tokens; not the synthesis) over the seconds of music generated. The spectrogram metrics
+    are :func:`maqamgen.results.not_applicable`, with the reason.
+
+    Args:
+        run: the model's run.
+        adh: its :func:`adherence`.
+        gen_s: wall time of generating the judged continuations, s.
+        music_s: seconds of music generated in that time.
+        extras: chapter-specific metrics (kept apart from the core).
+
+    Returns:
+        ``(core, extras)`` for :func:`maqamgen.results.save_model`.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    core = {
+        "fd": results.not_applicable(f"{NO_SPECTROGRAM}: no Frechet distance in a spectrogram embedding"),
+        "maqam_acc_estimator": results.interval(adh["maqam adherence"], adh["low"], adh["high"], adh["of"]),
+        "maqam_acc_classifier": results.not_applicable(
+            "the in-domain classifier judges log-mel patches; the chapter does not run it on the "
+            "synthesized continuations"),
+        "pcd_js_audio": results.not_applicable(
+            "the pitch-class divergence is measured on notes (extras: note_pcd_js), not on audio"),
+        "frame_dist": results.not_applicable(f"{NO_SPECTROGRAM}: no frames to compare"),
+        "seam_jump_ratio": results.not_applicable(
+            "one continuous generation with the LSTM state carried: no windows, no seams"),
+        "hallucination_index": results.not_applicable(
+            f"{NO_SPECTROGRAM}; long generations are judged on notes instead (extras: drift)"),
+        "params": count_parameters(run.model),
+        "train_s": float(run.seconds),
+        "gen_s_per_audio_s": gen_s / music_s if music_s > 0 else float("nan"),
+    }
+    return core, dict(extras or {})
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -764,10 +803,10 @@ def cli_train(notes_path: str | Path, out_dir: str | Path, tokens: str = "1d", p
     """``maqamgen train lstm``: train on one transcription, write a checkpoint and a continuation.
 
     The piece (absolute pitches; out-of-range notes folded by octaves) is split in time: the
-    first 90% trains, the last 10% gives the validation NLL. The continuation follows the end
-    of the piece (prompt: its last ``window`` tokens) and is written as ``continuation.json``,
-    ``continuation.mid`` and ``continuation.wav`` in ``out_dir`` with ``checkpoint.pt``,
-    ``losses.csv`` and ``run.json``.
+    first 90% trains, the last 10% gives the validation NLL. The model is the profile's preset,
+    trained as its reference run. The continuation follows the end of the piece (prompt: its
+    last ``window`` tokens) and is written as ``continuation.json``, ``continuation.mid`` and
+    ``continuation.wav`` in ``out_dir`` with ``checkpoint.pt``, ``losses.csv`` and ``run.json``.
 
     Raises:
         NotesError: a missing or malformed note file (named).
@@ -775,23 +814,23 @@ def cli_train(notes_path: str | Path, out_dir: str | Path, tokens: str = "1d", p
     from maqamgen import config, notes as notes_io
 
     notes, meta = notes_io.read_notes(notes_path)
-    L = config.profile(profile).lstm
-    spec = TokenSpec(fmt=tokens, rate_hz=float(rate_hz or L.rate_hz))
+    lstm_cfg = config.profile(profile).lstm
+    spec = TokenSpec(fmt=tokens, rate_hz=float(rate_hz or lstm_cfg.rate_hz))
     notes = spec.fold(notes)
     piece = spec.encode(notes)
     cut = max(2, int(len(piece) * 0.9))
     train_p, val_p = [piece[:cut]], [np.concatenate([spec.bos(), piece[cut:]])]
-    tcfg = L.train_config(seed=seed)
+    tcfg = lstm_cfg.train_config(seed=seed)
     if steps is not None:
         tcfg = tcfg.replace(steps=int(steps))
-    mcfg = model_config(spec, L.embed_dim, L.hidden_size, L.num_layers, L.dropout)
+    mcfg = model_config(spec, lstm_cfg.preset)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    run = train_lm(train_p, spec, mcfg, tcfg, window=L.window, out_dir=out, resume=resume, use_cache=False,
-                   name=Path(notes_path).name)
+    run = train_lm(train_p, spec, mcfg, tcfg, window=lstm_cfg.window, out_dir=out, resume=resume,
+                   use_cache=False, name=Path(notes_path).name)
     ev = evaluate(run.model, val_p, spec)
-    prompt = piece[-L.window:]
+    prompt = piece[-lstm_cfg.window:]
     info = json.loads((out / "run.json").read_text())
     info.update(prompt=prompt.tolist(), source=str(notes_path), validation=ev, profile=profile)
     (out / "run.json").write_text(json.dumps(info))
