@@ -679,6 +679,16 @@ def _tonic_register_hz(pc_cents: float, regions: list[dict], track: PitchTrack,
 # ----------------------------------------------------------------------------- estimators
 
 
+def _voiced_pcd(y, sr, track, path):
+    """The pitch track (computed unless given) and its PCD; refuses audio with too little pitch."""
+    if track is None:
+        track = pitch_track(y, sr)
+    if track.voiced_seconds < MIN_VOICED_S:
+        raise EstimationError(f"no pitched content ({track.voiced_seconds:.2f} s voiced, "
+                              f"need {MIN_VOICED_S} s)", path)
+    return track, pitch_class_distribution(track.f0_hz, track.voiced_prob)
+
+
 def estimate(y, sr: int, maqamat=None, method: str = "joint",
              tonic_weights: dict[str, float] | None = None, track: PitchTrack | None = None,
              path: str | Path | None = None) -> Estimate:
@@ -710,12 +720,7 @@ def estimate(y, sr: int, maqamat=None, method: str = "joint",
     if method not in ("joint", "tonic_first", "template_only"):
         raise ConfigError(f"unknown method {method!r}; use joint, tonic_first or template_only")
     names = _maqamat(maqamat)
-    if track is None:
-        track = pitch_track(y, sr)
-    if track.voiced_seconds < MIN_VOICED_S:
-        raise EstimationError(f"no pitched content ({track.voiced_seconds:.2f} s voiced, "
-                              f"need {MIN_VOICED_S} s)", path)
-    pcd = pitch_class_distribution(track.f0_hz, track.voiced_prob)
+    track, pcd = _voiced_pcd(y, sr, track, path)
     regions = stable_regions(track)
     cands = tonic_cues(track, regions, pcd)
     ev = tonic_evidence(cands, pcd.size, tonic_weights)
@@ -779,12 +784,7 @@ def estimate_given_tonic(y, sr: int, tonic_hz: float, maqamat=None, track: Pitch
     if not (np.isfinite(tonic_hz) and tonic_hz > 0):
         raise ConfigError(f"tonic_hz={tonic_hz} must be a positive frequency in Hz")
     names = _maqamat(maqamat)
-    if track is None:
-        track = pitch_track(y, sr)
-    if track.voiced_seconds < MIN_VOICED_S:
-        raise EstimationError(f"no pitched content ({track.voiced_seconds:.2f} s voiced, "
-                              f"need {MIN_VOICED_S} s)", path)
-    pcd = pitch_class_distribution(track.f0_hz, track.voiced_prob)
+    track, pcd = _voiced_pcd(y, sr, track, path)
     tpl = template_scores(pcd, names, TEMPLATE_SCORE)
     n = pcd.size
     bin_c = 1200.0 / n

@@ -7,6 +7,7 @@ model tables; :mod:`maqamgen.nets.embeddings` holds the timestep and positional 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
 from torch import nn
@@ -15,6 +16,23 @@ from maqamgen.errors import ConfigError
 
 NETWORKS = {"unet": ("maqamgen.nets.unet", "unet_config", "UNet")}
 """Denoiser kinds :func:`build` knows: module, preset-config function, model class."""
+
+
+def check_preset(registry: dict, preset: str, config_cls, what: str, overrides: dict) -> None:
+    """Refuse an unknown preset of ``registry`` or an override that is not a ``config_cls`` field.
+
+    The one check behind every network's ``<net>_config(preset, **overrides)``.
+
+    Raises:
+        ConfigError: naming the known presets, or the unknown fields and the known ones.
+    """
+    if preset not in registry:
+        raise ConfigError(f"unknown {what} preset {preset!r}; known: {', '.join(registry)}")
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ConfigError(f"unknown {config_cls.__name__} field(s) {unknown}; "
+                          f"known: {', '.join(sorted(fields))}")
 
 
 def build(kind: str, preset: str, **overrides) -> nn.Module:

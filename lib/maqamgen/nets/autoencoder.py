@@ -67,6 +67,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from maqamgen.errors import ConfigError
+from maqamgen.nets import check_preset
 
 RECON_LOSSES = ("l1", "mse")
 """Reconstruction losses :func:`autoencoder_loss` knows."""
@@ -175,12 +176,7 @@ def autoencoder_config(preset: str = "book", **overrides) -> AutoencoderConfig:
     Raises:
         ConfigError: unknown preset or field, or an invalid result.
     """
-    if preset not in AE_PRESETS:
-        raise ConfigError(f"unknown autoencoder preset {preset!r}; known: {', '.join(AE_PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(AutoencoderConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ConfigError(f"unknown AutoencoderConfig field(s) {unknown}; known: {', '.join(sorted(fields))}")
+    check_preset(AE_PRESETS, preset, AutoencoderConfig, "autoencoder", overrides)
     for name in ("widths", "input_shape"):
         if name in overrides:
             overrides[name] = tuple(overrides[name])

@@ -21,7 +21,6 @@ Used in: book/part2/07_lstm_tokens.md
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from maqamgen.errors import ConfigError
+from maqamgen.nets import check_preset
 from maqamgen.sequences import take_window
 from maqamgen.tokens import PAD
 
@@ -94,11 +94,7 @@ def lstm_config(preset: str, vocab_size: int, dur_vocab_size: int = 0, **overrid
 
     Used in: book/part2/07_lstm_tokens.md
     """
-    if preset not in LSTM_PRESETS:
-        raise ConfigError(f"unknown LSTM preset {preset!r}; known: {', '.join(LSTM_PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(LSTMConfig)}
-    if set(overrides) - fields:
-        raise ConfigError(f"unknown LSTMConfig field(s) {sorted(set(overrides) - fields)}")
+    check_preset(LSTM_PRESETS, preset, LSTMConfig, "LSTM", overrides)
     return LSTMConfig(vocab_size=vocab_size, dur_vocab_size=dur_vocab_size, **{**LSTM_PRESETS[preset], **overrides})
 
 

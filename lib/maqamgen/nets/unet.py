@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from maqamgen.errors import ConfigError
+from maqamgen.nets import check_preset
 from maqamgen.nets.embeddings import timestep_embedding
 
 
@@ -99,12 +100,7 @@ def unet_config(preset: str = "small", **overrides) -> UNetConfig:
     Raises:
         ConfigError: unknown preset or field.
     """
-    if preset not in UNET_PRESETS:
-        raise ConfigError(f"unknown U-Net preset {preset!r}; known: {', '.join(UNET_PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(UNetConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ConfigError(f"unknown UNetConfig field(s) {unknown}; known: {', '.join(sorted(fields))}")
+    check_preset(UNET_PRESETS, preset, UNetConfig, "U-Net", overrides)
     if "widths" in overrides:
         overrides["widths"] = tuple(overrides["widths"])
     return UNET_PRESETS[preset].replace(**overrides)

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from maqamgen.errors import ConfigError
+from maqamgen.nets import check_preset
 
 STFT_RESOLUTIONS: tuple[tuple[int, int], ...] = ((512, 128), (1024, 256), (2048, 512))
 """Default ``(n_fft, hop_length)`` pairs of :func:`multi_resolution_stft_loss` (window = n_fft, Hann)."""
@@ -161,12 +162,7 @@ def vocoder_config(preset: str = "book", **overrides) -> VocoderConfig:
     Raises:
         ConfigError: unknown preset or field, or an invalid result.
     """
-    if preset not in VOCODER_PRESETS:
-        raise ConfigError(f"unknown vocoder preset {preset!r}; known: {', '.join(VOCODER_PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(VocoderConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ConfigError(f"unknown VocoderConfig field(s) {unknown}; known: {', '.join(sorted(fields))}")
+    check_preset(VOCODER_PRESETS, preset, VocoderConfig, "vocoder", overrides)
     if "loss_resolutions" in overrides:
         overrides["loss_resolutions"] = tuple(tuple(int(v) for v in r) for r in overrides["loss_resolutions"])
     return VOCODER_PRESETS[preset].replace(**overrides)
