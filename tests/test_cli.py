@@ -257,3 +257,21 @@ def test_failed_writes_leave_no_partial_file_and_keep_the_old_one(tmp_path, note
         _one_line(capsys, rc, out, reason)
     assert sorted(p.name for p in out_dir.iterdir()) == ["old.wav"]  # no temp file, no new.wav
     assert old.read_bytes() == b"precious"
+
+
+def test_train_unet_resume_and_force_like_train_lstm(tmp_path, capsys):
+    from maqamgen import cli
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "checkpoint.pt").write_bytes(b"a run of hours")
+    base = ["train", "unet", "--profile", "smoke", "-o", str(run_dir)]
+    _one_line(capsys, cli.main(base), run_dir, "--resume", "--force")
+    _one_line(capsys, cli.main(base + ["--resume", "--force"]), "give one")
+    assert (run_dir / "checkpoint.pt").read_bytes() == b"a run of hours"
+    for model in ("unet", "lstm"):
+        rc = cli.main(["train", model, "-o", str(tmp_path / "new"), "--ckpt-every", "0"]
+                      + (["--notes", str(tmp_path / "none.json")] if model == "lstm" else []))
+        _one_line(capsys, rc, "--ckpt-every")
+    assert not (tmp_path / "new").exists()
+    assert "--force" in cli.CONVENTIONS and "train unet" in cli.CONVENTIONS

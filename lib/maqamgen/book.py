@@ -190,18 +190,6 @@ def _python_imports(path: Path, lib: Path) -> set[str]:
     return out
 
 
-def _code_digest(path: Path) -> str:
-    """Hash of a module's code, blind to comments, docstrings and formatting (its AST)."""
-    tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
-
-
 def chapter_modules(md: Path, root: Path | None = None) -> list[str]:
     """Every library module a chapter runs: what it imports or names, their imports, transitively,
     and the packages above each (importing ``maqamgen.a.b`` runs ``maqamgen/__init__.py`` and
@@ -230,7 +218,7 @@ def library_digest(md: Path, root: Path | None = None) -> str:
     h = hashlib.sha256()
     for name in chapter_modules(md, root):
         h.update(name.encode())
-        h.update(_code_digest(_module_file(name, lib)).encode())
+        h.update(runtime.code_digest(_module_file(name, lib)).encode())
     return h.hexdigest()
 
 
@@ -299,9 +287,13 @@ def execute(md: Path, profile: str, params: dict | None = None,
 
     The chapter runs with its own folder as working directory, ``profile`` and ``params``
     injected after its ``parameters`` cell. The output is written atomically and cached.
+
+    Under concurrency and crashes: the chapter runs under :func:`maqamgen.runtime.locked` on
+    its executed notebook (a second ``maqamgen book`` waits, then finds it current); the key
+    file is removed before the new notebook replaces the old one and written after, and a cached
+    notebook is trusted only when its key matches and it parses as a notebook.
     """
     import jupytext
-    import papermill
 
     get_profile(profile)  # validates the name
     params = dict(params or {})
@@ -309,13 +301,36 @@ def execute(md: Path, profile: str, params: dict | None = None,
     out = executed_path(md, profile, root)
     key = cache_key(md, profile, params, library_digest(md, root))
     keyfile = out.with_suffix(".key")
-    if not force and out.exists() and keyfile.exists() and keyfile.read_text() == key:
+    if not force and _executed_current(out, keyfile, key):
         return out, False, 0.0
 
     nb = jupytext.read(md)
     if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
         raise MaqamgenError(f"{md}: no cell tagged 'parameters' (papermill needs one)")
     out.parent.mkdir(parents=True, exist_ok=True)
+    with runtime.locked(out):  # two builds at once run a chapter once; the other then reads it
+        if not force and _executed_current(out, keyfile, key):
+            return out, False, 0.0
+        return _execute(md, nb, profile, params, out, keyfile, key)
+
+
+def _executed_current(out: Path, keyfile: Path, key: str) -> bool:
+    """True when ``out`` is the executed notebook of ``key``: its key file says so and it is a
+    complete notebook (valid JSON with cells); a truncated or foreign file is re-executed."""
+    try:
+        if not out.exists() or not keyfile.exists() or keyfile.read_text() != key:
+            return False
+        nb = json.loads(out.read_text())
+        return isinstance(nb, dict) and isinstance(nb.get("cells"), list) and "nbformat" in nb
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+
+
+def _execute(md: Path, nb, profile: str, params: dict, out: Path, keyfile: Path,
+             key: str) -> tuple[Path, bool, float]:
+    import jupytext
+    import papermill
+
     src = out.with_name(f".{out.stem}.input.ipynb")
     jupytext.write(nb, src, fmt="ipynb")
     tmp = out.with_name(f".{out.stem}.running.ipynb")
@@ -335,6 +350,9 @@ def execute(md: Path, profile: str, params: dict | None = None,
     finally:
         src.unlink(missing_ok=True)
     seconds = time.perf_counter() - t0
+    # the key goes first: a crash between the two leaves a notebook no key vouches for (re-run),
+    # never an old key beside a notebook of other parameters
+    keyfile.unlink(missing_ok=True)
     os.replace(tmp, out)
     runtime.atomic_write(keyfile, key)
     return out, True, seconds

@@ -37,7 +37,7 @@ from maqamgen.runtime import cache_dir
 EMBED_DIM = 64
 """Size of the embedding the Frechet distance is computed in."""
 
-CLASSIFIER_VERSION = 1
+CLASSIFIER_VERSION = 2  # 2: the network is built after seeding
 
 
 class MelCNN(nn.Module):
@@ -139,15 +139,44 @@ def get_classifier(train_set, heldout_set, steps: int = 400, seed: int = 0, batc
     Returns:
         The :class:`Classifier`.
 
+    The cache entry is built under :func:`maqamgen.runtime.locked`; its ``info.json`` is written
+    (atomically) after the final checkpoint, and a record or checkpoint that does not load, or
+    does not hold the finished run, is retrained rather than trusted.
+
     Used in: lib/maqamgen/evaluation.py (the evaluator of Chapters 4 and 5)
     """
     out = cache_dir("classifier", _digest(train_set, steps, seed))
+    with runtime.locked(out):  # two processes asking for it at once train it once
+        return _get_classifier(out, train_set, heldout_set, steps, seed, batch_size, lr, force, progress)
+
+
+def _cached(out: Path, model: MelCNN, steps: int) -> dict | None:
+    """The cached record with the weights loaded into ``model``, or None when the entry is missing,
+    unfinished or corrupt (then it is retrained, never trusted)."""
+    from maqamgen.errors import ConfigError
+
+    info_path = out / "info.json"
+    if not info_path.exists() or not (out / trainer.CHECKPOINT).exists():
+        return None
+    try:
+        info = json.loads(info_path.read_text())
+        if not isinstance(info, dict) or info.get("steps") != steps:
+            return None
+        float(info["heldout_accuracy"])
+        ckpt = trainer.load_checkpoint(out, model)
+        return info if ckpt.get("step") == steps else None
+    except (OSError, ValueError, KeyError, TypeError, ConfigError):
+        return None
+
+
+def _get_classifier(out, train_set, heldout_set, steps, seed, batch_size, lr, force, progress) -> Classifier:
     model = MelCNN(len(train_set.maqamat))
     info_path = out / "info.json"
-    if info_path.exists() and (out / trainer.CHECKPOINT).exists() and not force:
-        trainer.load_checkpoint(out, model)
-        info = json.loads(info_path.read_text())
-    else:
+    info = None if force else _cached(out, model, steps)
+    if info is None:
+        info_path.unlink(missing_ok=True)  # the record comes back only with a finished checkpoint
+        torch.manual_seed(seed)  # initial weights from the seed, not from the caller's RNG state
+        model = MelCNN(len(train_set.maqamat))
         cfg = TrainConfig(steps=steps, batch_size=min(batch_size, len(train_set)), lr=lr,
                           optimizer="adamw", weight_decay=1e-4, warmup_steps=min(50, steps // 10),
                           ema_decay=0.99, ckpt_every=steps, log_every=10, seed=seed,

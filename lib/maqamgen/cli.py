@@ -16,12 +16,15 @@ from pathlib import Path
 
 CONVENTIONS = """\
 files:
-  An existing output file is never overwritten unless --force is given; `train lstm` into a
-  folder that holds a run needs --resume (continue it) or --force (start afresh); `train unet`
-  needs --resume; `corpus -o` writes only into an empty folder or an earlier corpus export.
+  An existing output file is never overwritten unless --force is given; `train lstm` or
+  `train unet` into a folder that holds a run needs --resume (continue it) or --force (start
+  afresh); `corpus -o` writes only into an empty folder or an earlier corpus export.
   Every file is written to a temporary name and renamed when complete: a failure (read-only
-  folder, full disk, Ctrl-C) leaves no partial file and the previous file intact. Inputs are
-  only read. Checkpoints are loaded as data only (never code: torch weights_only).
+  folder, full disk, Ctrl-C, a killed process) leaves no partial file and the previous file
+  intact; a killed `train` continues with --resume to the weights of an uninterrupted run.
+  Caches (data/cache, or $MAQAMGEN_CACHE) are built under a lock, so runs at once share them,
+  and a corrupt entry is rebuilt. Inputs are only read. Checkpoints are loaded as data only
+  (never code: torch weights_only).
 
 exit status:
   0 success; 2 bad input or a refused write (one line `maqamgen: error: FILE: problem`);
@@ -171,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--seconds", type=float, default=30.0, help="length of the continuation, s (default 30)")
     tl.add_argument("--rate", type=float, default=None, help="1D frames per second (default: the profile's)")
     tl.add_argument("--seed", type=int, default=0, help="seed of training and sampling")
+    tl.add_argument("--ckpt-every", type=int, default=None, metavar="N",
+                    help="checkpoint every N steps (default 50): a killed run resumes from the last one")
     tl.set_defaults(func=_cmd_train_lstm)
 
     ge = sub.add_parser("generate", help="generate with a trained model")
@@ -189,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--profile", default="book", help="smoke | book | full: corpus, model size, steps (default book)")
     tu.add_argument("-o", "--output", required=True, help="run folder (checkpoint.pt, losses.csv, denoiser.json)")
     tu.add_argument("--resume", action="store_true", help="continue the run in the folder from its checkpoint")
+    tu.add_argument("--force", action="store_true",
+                    help="start afresh in a folder that holds a run (its checkpoint and record are replaced)")
+    tu.add_argument("--ckpt-every", type=int, default=None, metavar="N",
+                    help="checkpoint every N steps (default: the profile's): a killed run resumes from the last one")
     tu.set_defaults(func=_cmd_train_unet)
 
     gu = ges.add_parser("unet", help="generate audio with a U-Net DDPM run (DDIM patches, stitched, Griffin-Lim)")
@@ -206,10 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive(n: int | None, flag: str) -> int | None:
+    from maqamgen.errors import ConfigError
+
+    if n is not None and n < 1:
+        raise ConfigError(f"{flag} must be a positive number of steps, got {n}")
+    return n
+
+
 def _cmd_train_unet(args: argparse.Namespace) -> int:
     from maqamgen.recipes import ch04_unet_ddpm
 
-    tr = ch04_unet_ddpm.cli_train(args.profile, args.output, resume=args.resume, progress=True)
+    tr = ch04_unet_ddpm.cli_train(args.profile, args.output, resume=args.resume, progress=True,
+                                  force=args.force, ckpt_every=_positive(args.ckpt_every, "--ckpt-every"))
     L = tr.losses["loss"]
     print(f"trained {tr.spec.label} ({tr.spec.preset}, {tr.n_params:,} parameters) for {tr.spec.steps} "
           f"steps in {tr.seconds:.0f} s; final loss {L[-1] if L else float('nan'):.4f}; run folder {args.output}")
@@ -242,7 +260,8 @@ def _cmd_train_lstm(args: argparse.Namespace) -> int:
         raise ConfigError("folder already holds a run; pass --resume to continue it, --force to start "
                           "afresh, or choose another folder", out)
     ch07_lstm_tokens.cli_train(args.notes, args.output, tokens=args.tokens, profile=args.profile, steps=args.steps,
-                      resume=args.resume, seconds=args.seconds, seed=args.seed, rate_hz=args.rate)
+                      resume=args.resume, seconds=args.seconds, seed=args.seed, rate_hz=args.rate,
+                      ckpt_every=_positive(args.ckpt_every, "--ckpt-every"))
     return 0
 
 

@@ -600,11 +600,20 @@ class Corpus:
 
 
 def _complete(root: Path) -> bool:
-    """True when ``root`` holds an index.json whose every listed file exists."""
+    """True when ``root`` holds an index.json of this corpus version whose every listed file
+    exists and is not empty (every file is written atomically and the index last, so a killed
+    build leaves no index; this also refuses a hand-damaged one, which is then rebuilt)."""
     try:
         index = json.loads((root / "index.json").read_text())
-        return all((root / c[k]).is_file() for c in index["clips"] for k in ("audio_path", "notes_path"))
-    except (OSError, ValueError, KeyError, TypeError):
+        if index.get("corpus_version") != CORPUS_VERSION or index.get("hash") != root.name:
+            return False
+        for c in index["clips"]:
+            for k in ("audio_path", "notes_path"):
+                p = root / c[k]
+                if not p.is_file() or p.stat().st_size == 0:
+                    return False
+        return bool(index["clips"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 
 
@@ -637,6 +646,14 @@ def build(cfg: CorpusConfig, workers: int = 2, force: bool = False, progress: bo
     folder = base / config_hash(cfg)
     if not force and _complete(folder):
         return Corpus(folder)
+    base.mkdir(parents=True, exist_ok=True)
+    with runtime.locked(folder):  # two builds at once: the second waits, then finds it complete
+        if not force and _complete(folder):
+            return Corpus(folder)
+        return _build(cfg, folder, workers, progress)
+
+
+def _build(cfg: CorpusConfig, folder: Path, workers: int, progress: bool) -> Corpus:
     (folder / "index.json").unlink(missing_ok=True)  # incomplete until the new index is written
     for sub in ("audio", "notes"):
         (folder / sub).mkdir(parents=True, exist_ok=True)

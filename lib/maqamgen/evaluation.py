@@ -9,6 +9,12 @@
 * :func:`set_interval` -- the bootstrap interval of a statistic of a whole set (FD, PCD divergence).
 * :func:`core_metrics` -- the evaluator's metrics under the keys of the common results schema.
 * :func:`format_intervals` -- a table's ``value [lo, hi]`` columns as text.
+* :class:`WindowEvaluator` -- the same metrics for material long enough to carry the maqam
+  (``maqamgen.judge.WINDOW_S``, 6 s): long or stitched generations
+  (:func:`maqamgen.diffusion.stitch.generate_long`), judged through Griffin-Lim by the
+  pitch-track judge (:mod:`maqamgen.judge`: >= 90% held-out on real windows); FD in the
+  judge's embedding against held-out real windows through the same decoder.
+  :func:`judge_long` generates and judges in one call.
 
 Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md,
 book/part1/05_scaling_hallucination.md
@@ -22,7 +28,7 @@ import numpy as np
 import torch
 
 from maqamgen import classifier as clf_mod
-from maqamgen import features, metrics, results
+from maqamgen import features, judge as judge_mod, metrics, results
 
 CORE_KEYS = {"fd": "fd", "est_acc": "maqam_acc_estimator", "clf_acc": "maqam_acc_classifier",
              "pcd_js": "pcd_js_audio", "nn_dist": "frame_dist"}
@@ -239,3 +245,194 @@ def format_intervals(df, digits: int = 3):
                       for v, a, b in zip(df[c], df[lo], df[hi])]
             out = out.drop(columns=[lo, hi])
     return out
+
+
+def _summarize_sets(m: dict, ref_emb: np.ndarray, ref_pcd: np.ndarray, seed: int, n_boot: int,
+                    level: float) -> dict:
+    """FD / PCD divergence (set intervals) and accuracies (Wilson) of per-sample measurements."""
+    n = len(m["clf_ok"])
+    out = {"n": n}
+    emb = m["emb"]
+    sets = {"fd": lambda i: metrics.frechet_distance(emb[i], ref_emb)}
+    if "pcd" in m:
+        sets["pcd_js"] = lambda i: metrics.pcd_divergence(m["pcd"][i], ref_pcd)
+    for key, stat in sets.items():
+        if n_boot:
+            out[key], out[f"{key}_lo"], out[f"{key}_hi"] = set_interval(stat, n, n_boot, level, seed)
+        else:
+            out[key] = float(stat(np.arange(n)))
+    for key in ("clf_acc", "est_acc"):
+        ok = m.get(key.replace("_acc", "_ok"))
+        if ok is None:
+            continue
+        p, lo, hi = metrics.wilson_interval(int(np.sum(ok)), n, level)
+        out[key] = p
+        if n_boot:
+            out[f"{key}_lo"], out[f"{key}_hi"] = min(lo, p), max(hi, p)
+    if "voiced_s" in m:
+        out["voiced_s"] = float(np.mean(m["voiced_s"]))
+    return out
+
+
+@dataclass
+class WindowEvaluator:
+    """Held-out metrics of long generated log-mels (at least ``judge.WINDOW_S``) against real
+    windows, judged by the pitch-track judge (:mod:`maqamgen.judge`) through Griffin-Lim.
+
+    A 1.5-s patch carries two or three notes, too few for any judge to read the maqam; a
+    model whose patch is shorter than the judge's window is judged on its stitched or long
+    generations. The keys are those of :meth:`Evaluator.evaluate` (so :func:`core_metrics`
+    applies; ``nn_dist`` is not measured here): ``fd`` in the judge's embedding (its hidden
+    layer), ``clf_acc`` the judge's maqam accuracy, ``pcd_js`` and ``est_acc`` (the Chapter 2
+    estimator; the known-tonic one when tonics are given).
+
+    Attributes:
+        judge: the trained :class:`maqamgen.judge.Judge`.
+        ref_emb: embeddings of the held-out real windows, decoded like generated material.
+        ref_pcd: their PCDs.
+        ref: the reference windows (:func:`maqamgen.judge.clip_windows`).
+        normalizer, fcfg, sr: the log-mel settings the generated mels are in.
+        gl_iter, seed: Griffin-Lim iterations and seed (also the bootstrap's).
+        tonic_known: whether the reference was embedded at its known tonic (generated material
+            must then be judged with its asked tonics).
+    """
+
+    judge: "judge_mod.Judge"
+    ref_emb: np.ndarray
+    ref_pcd: np.ndarray
+    ref: dict
+    normalizer: object
+    fcfg: object
+    sr: int
+    gl_iter: int = 32
+    seed: int = 0
+    tonic_known: bool = False
+    tracks: dict = field(default_factory=dict, repr=False)
+    corpus: object = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, corp, fcfg, normalizer, gl_iter: int = 32, ref_split: str = "test",
+              tonic_known: bool = False, seed: int = 0, workers: int = 2) -> "WindowEvaluator":
+        """Train/load the judge of ``corp`` (:func:`maqamgen.judge.get_judge`, cached) and embed
+        the reference: every ``judge.WINDOW_S`` window (every ``judge.EVAL_STRIDE_S``) of the
+        ``ref_split`` clips through Griffin-Lim.
+
+        Args:
+            corp: the corpus (:func:`maqamgen.corpus.load`).
+            fcfg: the generative chapter's log-mel settings (e.g. ``cfg.ddpm.features``).
+            normalizer: its training normaliser (``train_set.normalizer``).
+            gl_iter: Griffin-Lim iterations (the chapter's ``ddpm_cfg.gl_iter``).
+            ref_split: held-out split of the reference windows.
+            tonic_known: embed the reference at its clips' tonics (for tonic-conditioned
+                generations); otherwise the judge reads the tonic as it does for generations
+                conditioned on the maqam only.
+            seed: Griffin-Lim and bootstrap seed.
+            workers: processes for the one-off pitch tracking of the corpus.
+        """
+        j = judge_mod.get_judge(corp, fcfg, normalizer, gl_iter=gl_iter, workers=workers)
+        tracks = judge_mod.corpus_tracks(corp, fcfg, normalizer, gl_iter, workers)
+        ref = judge_mod.clip_windows(corp, tracks, ref_split, "gl")
+        t = ref["tonic_hz"] if tonic_known else None
+        return cls(judge=j, ref_emb=j.embed(ref["raw"], t), ref_pcd=np.stack([r.pcd for r in ref["raw"]]),
+                   ref=ref, normalizer=normalizer, fcfg=fcfg, sr=int(corp.config["sr"]),
+                   gl_iter=gl_iter, seed=seed, tonic_known=tonic_known, tracks=tracks, corpus=corp)
+
+    def to_audio(self, mel) -> np.ndarray:
+        """A normalised log-mel ``(n_mels, T)`` -> audio through Griffin-Lim."""
+        return features.to_audio(mel, self.normalizer, self.fcfg, self.sr, n_iter=self.gl_iter,
+                                 seed=self.seed)
+
+    def measure_tracks(self, tracks: list, labels, tonic_hz=None) -> dict:
+        """Per-sample measurements of pitch tracks meant to be of maqam ``labels``.
+
+        Each track is judged by :meth:`maqamgen.judge.Judge.judge_track` (windows of
+        ``WINDOW_S``, posteriors averaged; a shorter track is one window).
+
+        Returns:
+            ``emb`` ``(N, HIDDEN)``, ``clf_ok`` ``(N,)`` (the judge reads the asked maqam),
+            ``pred`` ``(N,)`` (its label), ``pcd`` ``(N, 72)``, ``est_ok`` ``(N,)`` (the
+            Chapter 2 estimator; given the tonic when ``tonic_hz`` is), ``voiced_s`` ``(N,)``.
+        """
+        from maqamgen import estimate
+
+        labels = np.asarray(labels, dtype=int)
+        tonics = [None] * len(tracks) if tonic_hz is None else list(np.broadcast_to(tonic_hz, (len(tracks),)))
+        names = self.judge.maqamat
+        emb, pred, pcd, est, voiced = [], [], [], [], []
+        for tr, t in zip(tracks, tonics):
+            r = self.judge.judge_track(tr, t)
+            emb.append(r["emb"])
+            pred.append(names.index(r["maqam"]))
+            pcd.append(estimate.pitch_class_distribution(tr.f0_hz, tr.voiced_prob))
+            voiced.append(tr.voiced_seconds)
+            try:
+                e = (estimate.estimate(None, self.sr, maqamat=names, track=tr) if t is None else
+                     estimate.estimate_given_tonic(None, self.sr, float(t), maqamat=names, track=tr))
+                est.append(e.maqam)
+            except estimate.EstimationError:
+                est.append(None)
+        pred = np.asarray(pred, dtype=int)
+        return {"emb": np.asarray(emb).reshape(len(tracks), -1), "pred": pred, "clf_ok": pred == labels,
+                "pcd": np.asarray(pcd).reshape(len(tracks), -1),
+                "est_ok": np.array([e == names[k] for e, k in zip(est, labels)]),
+                "voiced_s": np.asarray(voiced, dtype=float)}
+
+    def measure(self, mels, labels, tonic_hz=None) -> dict:
+        """Per-sample measurements of normalised log-mels ``mels`` (each ``(n_mels, T)``, ``T``
+        frames for at least ``WINDOW_S``; a list or an ``(N, n_mels, T)`` array) meant to be of
+        maqam ``labels``: Griffin-Lim, the pitch track, then :meth:`measure_tracks`."""
+        from maqamgen import estimate
+
+        tracks = [estimate.pitch_track(self.to_audio(np.asarray(m)), self.sr) for m in mels]
+        return self.measure_tracks(tracks, labels, tonic_hz)
+
+    def summarize(self, m: dict, n_boot: int = 1000, level: float = 0.95) -> dict:
+        """The metrics of measurements ``m`` with intervals, as :meth:`Evaluator.summarize`
+        (``fd``, ``clf_acc``, ``pcd_js``, ``est_acc``, ``voiced_s``; no ``nn_dist``)."""
+        return _summarize_sets(m, self.ref_emb, self.ref_pcd, self.seed, n_boot, level)
+
+    def evaluate(self, mels, labels, tonic_hz=None, n_boot: int = 1000, level: float = 0.95) -> dict:
+        """:meth:`summarize` of :meth:`measure`: the metrics of long generated log-mels."""
+        return self.summarize(self.measure(mels, labels, tonic_hz), n_boot, level)
+
+    def real_row(self, split: str = "validation", n_boot: int = 1000, level: float = 0.95) -> dict:
+        """The real-vs-real row: the windows of another held-out split (disjoint clips), decoded
+        like generated material, judged against the reference -- the floor of FD and PCD
+        divergence and the ceiling of the accuracies at this decoder."""
+        w = judge_mod.clip_windows(self.corpus, self.tracks, split, "gl")
+        tr_list = []
+        for c in self.corpus.split(split):
+            tr = self.tracks[c.id]["gl"]
+            dur = float(tr.times[-1] + tr.hop_s)
+            tr_list += [judge_mod.crop(tr, s) for s in judge_mod.window_starts(dur, judge_mod.EVAL_STRIDE_S)]
+        t = w["tonic_hz"] if self.tonic_known else None
+        return self.summarize(self.measure_tracks(tr_list, w["label"], t), n_boot, level)
+
+
+def judge_long(ev: WindowEvaluator, trained, n_per_class: int, seconds: float | None = None,
+               method: str = "inpaint", steps: int = 20, guidance_scale: float = 2.0, seed: int = 0,
+               n_boot: int = 1000, level: float = 0.95) -> dict:
+    """Generate ``n_per_class`` long sequences per maqam with a patch model and judge them at
+    the judge's window length: :func:`maqamgen.diffusion.stitch.generate_long` (``seconds``,
+    default ``judge.WINDOW_S``), then :meth:`WindowEvaluator.evaluate`.
+
+    A model whose patch (e.g. the 1.5-s U-Net patch) is shorter than the judge's window is
+    judged this way, never patch by patch.
+
+    Returns:
+        :meth:`WindowEvaluator.evaluate`'s metrics, plus ``mels`` (the generated sequences) and
+        ``labels``.
+    """
+    from maqamgen.diffusion import stitch
+
+    seconds = judge_mod.WINDOW_S if seconds is None else float(seconds)
+    mels, labels = [], []
+    for k in range(len(ev.judge.maqamat)):
+        for i in range(int(n_per_class)):
+            mel, _ = stitch.generate_long(trained, seconds, label=k, method=method, steps=steps,
+                                          guidance_scale=guidance_scale,
+                                          seed=seed + 1000 * k + i)
+            mels.append(mel)
+            labels.append(k)
+    out = ev.evaluate(mels, labels, n_boot=n_boot, level=level)
+    return {**out, "mels": mels, "labels": np.asarray(labels)}

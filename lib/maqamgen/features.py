@@ -258,10 +258,36 @@ def _key(corpus_hash: str, split: str, cfg: FeatureConfig) -> str:
 def _mel_patches(corp, split: str, cfg: FeatureConfig) -> dict:
     """dB patches of a split, cached: ``{"db", "labels", "clip_ids", "starts"}``."""
     path = cache_dir("features") / f"{_key(corp.hash, split, cfg)}.npz"
-    if path.exists():
-        z = np.load(path, allow_pickle=False)
-        return {"db": z["db"], "labels": z["labels"], "clip_ids": [str(c) for c in z["clip_ids"]],
-                "starts": z["starts"]}
+    cached = _read_patches(path, cfg)
+    if cached is not None:
+        return cached
+    with runtime.locked(path):  # two processes asking at once compute it once
+        cached = _read_patches(path, cfg)  # another one may have written it while we waited
+        if cached is not None:
+            return cached
+        runtime.remove_stale_temps(path)
+        return _compute_patches(corp, split, cfg, path)
+
+
+def _read_patches(path, cfg: FeatureConfig) -> dict | None:
+    """The cached patches, or None when missing or not a complete, consistent cache file (a
+    truncated or foreign file is recomputed, never trusted)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {"db": z["db"], "labels": z["labels"], "clip_ids": [str(c) for c in z["clip_ids"]],
+                   "starts": z["starts"]}
+    except Exception:  # noqa: BLE001 - zip, npy header, pickle refusal, missing key: all "corrupt"
+        return None
+    n = len(out["db"])
+    if (out["db"].ndim < 3 or out["db"].shape[-2:] != (cfg.n_mels, cfg.frames)
+            or len(out["labels"]) != n or len(out["clip_ids"]) != n or len(out["starts"]) != n):
+        return None
+    return out
+
+
+def _compute_patches(corp, split: str, cfg: FeatureConfig, path) -> dict:
     maqamat = tuple(corp.config["maqamat"])
     dbs, labels, ids, starts = [], [], [], []
     for clip in corp.split(split):

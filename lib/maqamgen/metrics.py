@@ -871,3 +871,143 @@ def note_out_of_scale(notes, maqam: str, tonic_hz: float, tol_cents: float = 25.
     w = np.array([n.duration for n in notes]) if weight == "duration" else None
     c = 1200.0 * np.log2(np.array([n.freq_hz for n in notes], dtype=float) / float(tonic_hz))
     return 1.0 - scale_adherence(c, maqam, tol_cents, weights=w, practice=False)
+
+
+# ----------------------------------------------------------------------------- round trips (Chapter 6)
+# How much of the played pitch and of the sound survives audio -> features -> (autoencoder) ->
+# audio: the pitch track of the round-tripped audio against the corpus's ground-truth notes, and
+# the multi-resolution STFT distance to the original. Written for Chapter 6
+# (book/part1/06_latent_diffusion.md, through maqamgen.recipes.ch06_latent_diffusion).
+
+
+def note_pitch_at(times, notes, follow_ornaments: bool = True) -> np.ndarray:
+    """The ground-truth pitch sounding at each time: the note with the latest onset among those
+    with ``onset <= t < offset``; NaN where no note sounds.
+
+    With ``follow_ornaments`` the pitch follows the note's vibrato, trill and slide exactly as
+    :mod:`maqamgen.synth` renders them (tremolo re-plucks keep the pitch); else it is the
+    note's ``freq_hz``.
+
+    Args:
+        times: ``(T,)`` times, s.
+        notes: :class:`maqamgen.notes.Note` objects, or rows ``(onset_s, offset_s, freq_hz)``
+            (no ornaments).
+        follow_ornaments: add the ornaments' pitch offsets.
+
+    Returns:
+        ``(T,)`` pitches, Hz.
+    """
+    from maqamgen.synth import _ornament_cents  # the one definition of an ornament's pitch curve
+
+    t = np.asarray(times, dtype=float)
+    f = np.full(t.shape, np.nan)
+    rows = []
+    for n in notes:
+        if hasattr(n, "freq_hz"):
+            rows.append((float(n.onset), float(n.offset), float(n.freq_hz), getattr(n, "ornament", None)))
+        else:
+            rows.append((float(n[0]), float(n[1]), float(n[2]), None))
+    for onset, offset, f0, orn in sorted(rows, key=lambda r: r[0]):  # later onsets overwrite
+        m = (t >= onset) & (t < offset)
+        if not m.any():
+            continue
+        c = _ornament_cents(orn, f0, t[m] - onset, offset - onset) if follow_ornaments else None
+        f[m] = f0 if c is None else f0 * 2.0 ** (np.asarray(c, dtype=float) / 1200.0)
+    return f
+
+
+def pitch_fidelity(track, notes, tol_cents: float = 15.0, follow_ornaments: bool = True,
+                   offset_s: float = 0.0) -> dict:
+    """How well a pitch track follows the ground-truth notes: share within ``tol_cents`` and the
+    median absolute error.
+
+    Over the frames ``i`` where a note sounds (:func:`note_pitch_at`) and the track is voiced,
+    the error is ``e_i = 1200 log2(f0_i / f_true_i)`` cents and
+
+        ``within = #{i : |e_i| <= tol_cents} / n``,   ``median_abs_cents = median_i |e_i|``.
+
+    Octave errors are counted as errors in both (an octave-off frame is not within the
+    tolerance and its ``|e_i|`` is about 1200), and are also reported apart: ``octave_share`` is
+    the share of the ``n`` frames whose error is within ``tol_cents`` of a non-zero multiple of
+    1200 cents. ``voiced_recall`` is the share of note frames the track calls voiced (a round
+    trip that loses the pitch altogether scores on it, not on ``within``).
+
+    Args:
+        track: a :class:`maqamgen.estimate.PitchTrack` (``times``, ``f0_hz`` NaN where unvoiced,
+            ``voiced``), or a pair ``(times_s, f0_hz)``.
+        notes: the ground truth (see :func:`note_pitch_at`), in the clip's time.
+        tol_cents: tolerance, cents.
+        follow_ornaments: the ground truth follows vibrato, trills and slides.
+        offset_s: clip time of the track's time 0 (a fragment cut ``offset_s`` s into the clip).
+
+    Returns:
+        ``{"within", "median_abs_cents", "octave_share", "voiced_recall", "n_frames",
+        "n_within", "n_note_frames"}``: shares in [0, 1] (NaN when ``n_frames`` is 0), cents,
+        and frame counts.
+    """
+    if hasattr(track, "f0_hz"):
+        times, f0 = np.asarray(track.times, dtype=float), np.asarray(track.f0_hz, dtype=float)
+        voiced = np.asarray(track.voiced, dtype=bool)
+    else:
+        times, f0 = (np.asarray(a, dtype=float) for a in track)
+        voiced = np.isfinite(f0) & (f0 > 0)
+    truth = note_pitch_at(times + float(offset_s), notes, follow_ornaments)
+    sounding = np.isfinite(truth)
+    use = sounding & voiced
+    n, n_notes = int(use.sum()), int(sounding.sum())
+    recall = float(n / n_notes) if n_notes else float("nan")
+    if n == 0:
+        return {"within": float("nan"), "median_abs_cents": float("nan"), "octave_share": float("nan"),
+                "voiced_recall": recall, "n_frames": 0, "n_within": 0, "n_note_frames": n_notes}
+    e = 1200.0 * np.log2(f0[use] / truth[use])
+    k = np.rint(e / 1200.0)
+    ok = np.abs(e) <= tol_cents
+    octave = (k != 0) & (np.abs(e - 1200.0 * k) <= tol_cents)
+    return {"within": float(ok.mean()), "median_abs_cents": float(np.median(np.abs(e))),
+            "octave_share": float(octave.mean()), "voiced_recall": recall, "n_frames": n,
+            "n_within": int(ok.sum()), "n_note_frames": n_notes}
+
+
+def multi_resolution_stft_distance(y_hat, y, sr: int = 22050, match_rms: bool = True,
+                                   power_floor: float | None = None) -> float:
+    """Multi-resolution STFT distance between two signals: the vocoder's training loss as a measure.
+
+    ``D = 1/M sum_m [ SC_m + LogMag_m ]`` (dimensionless; 0 for identical signals), with
+    ``SC = || |Y| - |Y_hat| ||_F / || |Y| ||_F`` and ``LogMag = mean | ln|Y| - ln|Y_hat| |`` at the
+    resolutions ``(n_fft, hop)`` of :data:`maqamgen.nets.vocoder.STFT_RESOLUTIONS` -- computed by
+    :func:`maqamgen.nets.vocoder.multi_resolution_stft_loss`, the one definition (Yamamoto et
+    al. 2020). Those resolutions are in samples at 22050 Hz; at another ``sr`` each is scaled to
+    the nearest power of two of ``n * sr / 22050`` (the same durations).
+
+    The two signals are cut to the shorter length (decoders may drop the last frame), and with
+    ``match_rms`` ``y_hat`` is scaled to the RMS of ``y`` first: a decoder's overall gain
+    (Griffin-Lim output is peak-normalised) is not what is judged.
+
+    Args:
+        y_hat: decoded audio ``(N,)`` (numpy or torch).
+        y: reference audio ``(N',)``.
+        sr: sample rate of both, Hz.
+        match_rms: scale ``y_hat`` to the RMS of ``y``.
+        power_floor: floor of ``|STFT|^2`` (None: the loss's default,
+            :data:`maqamgen.nets.vocoder.POWER_FLOOR`).
+
+    Returns:
+        ``D`` as a float.
+    """
+    import torch
+
+    from maqamgen.nets import vocoder
+
+    a = torch.as_tensor(np.asarray(y_hat, dtype=np.float64) if not torch.is_tensor(y_hat) else y_hat)
+    b = torch.as_tensor(np.asarray(y, dtype=np.float64) if not torch.is_tensor(y) else y)
+    a, b = a.detach().double().reshape(-1).cpu(), b.detach().double().reshape(-1).cpu()
+    n = min(a.numel(), b.numel())
+    a, b = a[:n], b[:n]
+    if match_rms:
+        ra, rb = float(a.square().mean().sqrt()), float(b.square().mean().sqrt())
+        if ra > 0:
+            a = a * (rb / ra)
+    res = tuple((int(2 ** round(np.log2(nf * sr / 22050.0))), max(1, int(2 ** round(np.log2(hop * sr / 22050.0)))))
+                for nf, hop in vocoder.STFT_RESOLUTIONS)
+    floor = vocoder.POWER_FLOOR if power_floor is None else float(power_floor)
+    return float(vocoder.multi_resolution_stft_loss(a[None], b[None], res, floor))

@@ -1,17 +1,28 @@
 """Where things live and how they are written: repo paths, the cache folder, content digests,
-the one atomic write, and the one torch-threads setting.
+the one atomic write, the one lock, and the one torch-threads setting.
 
 Every module that caches, hashes or writes a file the user or a later run relies on goes
 through here, so there is one definition of each.
+
+Crash safety. Every file is written to a temp name beside it and renamed when complete
+(:func:`atomic_path`); a cache entry that several processes may build at once is built under
+:func:`locked` (an exclusive ``fcntl.flock`` on ``<entry>.lock``), and re-checked once the lock
+is held; a cached entry is validated when read and rebuilt when it does not validate. For the
+tests, :func:`crash_point` makes the process SIGKILL itself at a named point (environment
+variable ``MAQAMGEN_CRASH_AT``), e.g. after a temp file is written but before its rename.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import time
 from pathlib import Path
 
 from maqamgen.errors import ConfigError
@@ -35,9 +46,14 @@ def repo_root() -> Path:
     raise ConfigError("cannot find the book root (a folder with _toc.yml) above " + str(Path.cwd()))
 
 
+CACHE_ENV = "MAQAMGEN_CACHE"
+"""Environment variable naming another cache folder (default ``data/cache`` under the book root)."""
+
+
 def cache_dir(*parts: str) -> Path:
-    """``data/cache/<parts...>`` under the book root, created if missing."""
-    d = repo_root().joinpath("data", "cache", *parts)
+    """``data/cache/<parts...>`` under the book root (or under ``$MAQAMGEN_CACHE``), created if missing."""
+    base = os.environ.get(CACHE_ENV)
+    d = Path(base).joinpath(*parts) if base else repo_root().joinpath("data", "cache", *parts)
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -59,6 +75,18 @@ def digest(obj, n: int = 12) -> str:
     else:
         blob = json.dumps(obj, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:n]
+
+
+def code_digest(path: str | Path) -> str:
+    """Hash of a module's code, blind to comments, docstrings and formatting (its AST)."""
+    tree = ast.parse(Path(path).read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
 
 
 # ----------------------------------------------------------------------------- atomic writes
@@ -90,6 +118,7 @@ def atomic_path(path: str | Path, suffix: str = ""):
     os.close(fd)
     try:
         yield Path(tmp)
+        crash_point("write:" + path.name)  # tests: killed with the temp file written, not renamed
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, _new_file_mode(path))
@@ -105,6 +134,95 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     return path
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete the temp files :func:`atomic_path` left beside ``path`` when a process writing it was
+    killed (``.<name>.*.tmp*``); returns them. Never read as ``path`` in any case, they only take
+    space. Call it only where no other process may be writing ``path`` (e.g. under
+    :func:`locked`, or in a run folder a single training owns)."""
+    path = Path(path)
+    gone = []
+    for p in path.parent.glob(f".{path.name}.*.tmp*"):
+        try:
+            p.unlink()
+            gone.append(p)
+        except OSError:
+            pass
+    return gone
+
+
+# ----------------------------------------------------------------------------- locks
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock file of ``path``: ``<path>.lock`` beside it (for a folder, beside the folder)."""
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+@contextlib.contextmanager
+def locked(path: str | Path, timeout: float | None = None):
+    """Hold an exclusive lock on ``path`` (a file or folder, existing or not) for the block.
+
+    The lock is ``fcntl.flock`` on ``<path>.lock`` beside it (created, never deleted: deleting a
+    lock file another process waits on would let a third one in). Processes that build the same
+    cache entry take it, re-check the entry once they hold it, and build only if it is still
+    missing; the kernel releases it when a holder dies, so a killed builder never blocks the next.
+
+    Args:
+        path: the entry the lock guards.
+        timeout: seconds to wait (None: as long as it takes).
+
+    Raises:
+        TimeoutError: not acquired within ``timeout``.
+    """
+    lp = lock_path(path)
+    lp.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lp, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        if timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            t_end = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > t_end:
+                        raise TimeoutError(f"{path}: another process holds {lp}") from None
+                    time.sleep(0.05)
+        yield lp
+    finally:
+        os.close(fd)  # releases the lock
+
+
+# ----------------------------------------------------------------------------- crash tests
+
+CRASH_ENV = "MAQAMGEN_CRASH_AT"
+"""``TAG`` or ``TAG#N``: :func:`crash_point` kills the process at the N-th (default first) time it
+reaches ``TAG``. Tags: ``write:<file name>`` (temp file written, not yet renamed: every atomic
+write), ``step:<k>`` (after optimizer step k of :func:`maqamgen.train.train`)."""
+
+_crash_counts: dict[str, int] = {}
+
+
+def crash_point(tag: str) -> None:
+    """For crash tests only: SIGKILL this process here when ``$MAQAMGEN_CRASH_AT`` names ``tag``.
+
+    SIGKILL, not an exception: nothing is cleaned up, no ``finally`` runs, exactly as when the
+    machine loses power or the OOM killer strikes. Costs one environment lookup otherwise.
+    """
+    want = os.environ.get(CRASH_ENV)
+    if not want:
+        return
+    name, _, nth = want.partition("#")
+    if name != tag:
+        return
+    _crash_counts[tag] = _crash_counts.get(tag, 0) + 1
+    if _crash_counts[tag] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # ----------------------------------------------------------------------------- threads

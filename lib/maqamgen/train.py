@@ -22,6 +22,11 @@ tensors and numbers), checked on save and read back with ``torch.load(weights_on
 (:func:`read_checkpoint`), so a checkpoint from anyone never runs code when loaded; a broken,
 foreign or newer one fails with one :class:`~maqamgen.errors.CheckpointError` line naming the file.
 
+Crash safety: a run killed at any point (SIGKILL included) leaves the previous complete
+checkpoint; the temp file of a checkpoint being written is never read and is removed by the next
+run in the folder; ``resume=True`` then continues to the same weights as an uninterrupted run
+(tested in ``tests/test_crash_safety.py`` with :func:`maqamgen.runtime.crash_point`).
+
 Files in ``out_dir``: ``checkpoint.pt`` (latest; written to a temp file, then ``os.replace``),
 ``losses.csv`` (``step,epoch,loss,lr,grad_norm``; appended every ``cfg.log_every`` steps),
 ``train_config.json``.
@@ -504,8 +509,12 @@ def read_losses(out_dir: str | Path) -> dict[str, list[float]]:
         return cols
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            for c in LOSS_COLUMNS:
-                cols[c].append(int(row[c]) if c in ("step", "epoch") else float(row[c]))
+            try:  # a run killed mid-append leaves a partial last row: skipped
+                vals = [int(row[c]) if c in ("step", "epoch") else float(row[c]) for c in LOSS_COLUMNS]
+            except (TypeError, ValueError, KeyError):
+                continue
+            for c, v in zip(LOSS_COLUMNS, vals):
+                cols[c].append(v)
     return cols
 
 
@@ -668,6 +677,9 @@ def train(model: nn.Module, data, loss_fn: Callable[[nn.Module, Any], torch.Tens
 def _train(model, data, loss_fn, cfg, out_dir, resume, callbacks, stop_at, info, t_start):
     ckpt_path = out_dir / CHECKPOINT
     ckpt = None
+    if info.is_main:  # a run killed mid-write left a temp file: never read, only removed
+        for name in (CHECKPOINT, LOSSES, "train_config.json"):
+            runtime.remove_stale_temps(out_dir / name)
     if resume and ckpt_path.exists():
         ckpt = read_checkpoint(ckpt_path)
         lacking = [k for k in _RESUME_KEYS if k not in ckpt]
@@ -732,6 +744,7 @@ def _train(model, data, loss_fn, cfg, out_dir, resume, callbacks, stop_at, info,
             dist.all_gather_object(everyone, mine)
         else:
             everyone = [mine]
+        log.flush()  # rows first: a crash between the two leaves rows the resume truncates
         if info.is_main:
             save_checkpoint(ckpt_path, {
                 "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
@@ -741,7 +754,6 @@ def _train(model, data, loss_fn, cfg, out_dir, resume, callbacks, stop_at, info,
                 "config": cfg.to_dict(), "world_size": info.world_size,
                 "model_class": type(model).__name__,
             })
-        log.flush()
 
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
     losses: list[tuple[int, float]] = []
@@ -789,6 +801,7 @@ def _train(model, data, loss_fn, cfg, out_dir, resume, callbacks, stop_at, info,
                     checkpoint()
                 elif step % cfg.log_every == 0:
                     log.flush()
+                runtime.crash_point(f"step:{step}")  # tests: SIGKILL here (MAQAMGEN_CRASH_AT)
                 state = TrainState(step, epoch, loss_value, lr, float(grad_norm), model, optimizer,
                                    ema, out_dir, info.rank)
                 for cb in callbacks:

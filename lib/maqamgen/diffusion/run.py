@@ -206,19 +206,41 @@ def load_denoiser(out_dir: str | Path) -> Trained:
                           f"{RECORD} from `maqamgen train unet`)", out)
     try:
         rec = json.loads(rec_path.read_text())
-        if rec.get("version") != RUN_VERSION:
-            raise ConfigError(f"{RECORD} is of run format {rec.get('version')}, this maqamgen reads "
-                              f"{RUN_VERSION}: train the model again", out)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"unreadable {RECORD} ({type(e).__name__}: {str(e)[:120]})", out) from None
+    if not isinstance(rec, dict):
+        raise ConfigError(f"unreadable {RECORD} (a JSON {type(rec).__name__}, not an object)", out)
+    if rec.get("version") != RUN_VERSION:
+        raise ConfigError(f"{RECORD} is of run format {rec.get('version')!r}, this maqamgen reads "
+                          f"{RUN_VERSION}: train the model again", out)
+    try:
         spec = DenoiserSpec.from_dict(rec["spec"])
         fcfg = FeatureConfig(**rec["features"])
-    except (ValueError, KeyError, TypeError) as e:
+        maqamat = tuple(str(m) for m in rec["maqamat"])
+        if not maqamat:
+            raise ValueError("no maqamat")
+        in_channels = int(rec.get("in_channels", 1))
+        normalizer = features.Normalizer(**rec["normalizer"])
+        seconds, sr = float(rec["seconds"]), int(rec["sr"])
+        model = spec.build(len(maqamat), in_channels)
+    except ConfigError as e:
         raise ConfigError(f"unreadable {RECORD} ({e})", out) from None
-    model = spec.build(len(rec["maqamat"]), int(rec.get("in_channels", 1)))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        what = f"lacks {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {str(e)[:120]}"
+        raise ConfigError(f"unreadable {RECORD} ({what})", out) from None
     trainer.load_checkpoint(out, model)
     return Trained(spec=spec, model=model.eval(), schedule=spec.make_schedule(),
-                   losses=trainer.read_losses(out), seconds=float(rec["seconds"]),
-                   maqamat=tuple(rec["maqamat"]), normalizer=features.Normalizer(**rec["normalizer"]),
-                   fcfg=fcfg, sr=int(rec["sr"]), out_dir=out, cached=True)
+                   losses=trainer.read_losses(out), seconds=seconds, maqamat=maqamat,
+                   normalizer=normalizer, fcfg=fcfg, sr=sr, out_dir=out, cached=True)
+
+
+def _read_record(rec_path: Path) -> dict:
+    """:data:`RECORD` as a dict; ``{}`` when missing, unreadable or not a JSON object."""
+    try:
+        rec = json.loads(rec_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return rec if isinstance(rec, dict) else {}
 
 
 def train_denoiser(spec: DenoiserSpec, train_set: features.PatchSet, out_dir: str | Path | None = None,
@@ -238,22 +260,42 @@ def train_denoiser(spec: DenoiserSpec, train_set: features.PatchSet, out_dir: st
     Returns:
         The :class:`Trained` model.
 
+    A cache entry is built under :func:`maqamgen.runtime.locked` (two processes asking for the
+    same model train it once); a cached record or checkpoint that does not load is retrained.
+    The record is written (atomically) after the final checkpoint.
+
     Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md
     """
-    cached_dir = out_dir is None
-    out = Path(out_dir) if out_dir is not None else cache_dir("ddpm", run_digest(spec, train_set))
+    if out_dir is None:  # a cache entry: one builder at a time, the others then read it
+        out = cache_dir("ddpm", run_digest(spec, train_set))
+        with runtime.locked(out):
+            return _train_denoiser(spec, train_set, out, True, resume, progress, device)
+    return _train_denoiser(spec, train_set, Path(out_dir), False, resume, progress, device)
+
+
+def _train_denoiser(spec, train_set, out: Path, cached_dir: bool, resume: bool, progress, device) -> Trained:
     rec_path = out / RECORD
     if rec_path.exists() and (out / trainer.CHECKPOINT).exists() and (cached_dir or resume):
-        rec = json.loads(rec_path.read_text())
+        rec = _read_record(rec_path)
         if rec.get("steps_done") == spec.steps and rec.get("spec") == json.loads(json.dumps(spec.to_dict())):
-            return dataclasses.replace(load_denoiser(out), spec=spec)
+            try:
+                return dataclasses.replace(load_denoiser(out), spec=spec)
+            except ConfigError:  # a corrupt record or checkpoint: retrained, not trusted
+                if not cached_dir:
+                    raise
+                resume = False
+    if cached_dir and not resume:  # retraining a cache entry: its old record goes first
+        rec_path.unlink(missing_ok=True)
     torch.manual_seed(spec.train.seed)
     model = spec.build(len(train_set.maqamat), int(train_set.x.shape[1]))
     schedule = spec.make_schedule()
     objective = diffusion.DiffusionObjective(schedule, spec.target, spec.loss, spec.p_uncond)
     prev_seconds = 0.0
     if resume and rec_path.exists():
-        prev_seconds = float(json.loads(rec_path.read_text()).get("seconds", 0.0))
+        try:
+            prev_seconds = float(_read_record(rec_path).get("seconds", 0.0))
+        except (TypeError, ValueError):
+            prev_seconds = 0.0
     res = trainer.train(model, train_set.dataset(), objective, spec.train_config(progress, device),
                         out, resume=resume)
     seconds = prev_seconds + res.seconds

@@ -108,8 +108,15 @@ def core_metrics(judged: dict, params: int, train_s: float, gen_s_per_audio_s: f
     return core
 
 
-def cli_train(profile: str, out_dir: str | Path, resume: bool = False, progress: bool = True) -> run.Trained:
+def cli_train(profile: str, out_dir: str | Path, resume: bool = False, progress: bool = True,
+              force: bool = False, ckpt_every: int | None = None) -> run.Trained:
     """``maqamgen train unet``: the profile's reference model (Chapter 4's base) into ``out_dir``.
+
+    As ``train lstm``: a folder that holds a run needs ``resume`` (continue it from its
+    checkpoint) or ``force`` (start afresh: its record goes first, its checkpoint is replaced),
+    not both. Checkpoints are written atomically every ``ckpt_every`` steps (default: the
+    profile's ``train.ckpt_every``; not part of the model's identity); a killed run continues
+    with ``resume`` to the weights of an uninterrupted one.
 
     Used in: lib/maqamgen/cli.py
     """
@@ -119,14 +126,19 @@ def cli_train(profile: str, out_dir: str | Path, resume: bool = False, progress:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError("output exists and is not a folder", out)
-    if (out / trainer.CHECKPOINT).exists() and not resume:
-        raise ConfigError("folder already holds a checkpoint; pass --resume to continue it or "
-                          "choose another folder", out)
+    if resume and force:
+        raise ConfigError("--resume continues the run in the folder, --force replaces it: give one")
+    if (out / trainer.CHECKPOINT).exists() and not (resume or force):
+        raise ConfigError("folder already holds a run; pass --resume to continue it, --force to start "
+                          "afresh, or choose another folder", out)
+    if force:
+        (out / run.RECORD).unlink(missing_ok=True)
     runtime.set_threads(p.ddpm.torch_threads)
     corp = corpus.load(p, progress=progress)
     train_set = features.load_patches(corp, "train", p.ddpm.features)
-    return run.train_denoiser(base_spec(p.ddpm, seed=p.seed), train_set, out_dir=out, resume=resume,
-                              progress=progress, device="auto")
+    spec = base_spec(p.ddpm, seed=p.seed, **({"ckpt_every": int(ckpt_every)} if ckpt_every else {}))
+    return run.train_denoiser(spec, train_set, out_dir=out, resume=resume, progress=progress,
+                              device="auto")
 
 
 def cli_generate(checkpoint: str | Path, seconds: float, output: str | Path, maqam: str | None = None,

@@ -49,8 +49,11 @@ from maqamgen.runtime import cache_dir
 from maqamgen.sequences import WindowDataset, collate, window_loader
 from maqamgen.tokens import PAD, REST, TokenSpec, transpose
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the model is built after seeding (weights reproducible across processes)
 """Part of every cache key; bumped when a cached run would no longer be what the code trains."""
+
+CLI_CKPT_EVERY = 50
+"""``maqamgen train lstm`` checkpoints every this many steps (a killed run loses at most these)."""
 
 REF_TONIC_HZ = 146.83
 """Reference tonic (D3) every maqam clip is transposed to: a pitch of the 24-TET token grid."""
@@ -220,7 +223,7 @@ def _dataset(pieces, window: int, independent: bool):
 def train_lm(pieces, spec: TokenSpec, mcfg: LSTMConfig, tcfg: TrainConfig, window: int = 64,
              loss: str = "ce", independent: bool = False, val_pieces=None, val_every: int = 0,
              out_dir: str | Path | None = None, resume: bool = False, threads: int | None = 1,
-             use_cache: bool = True, name: str = "") -> Run:
+             use_cache: bool = True, name: str = "", ckpt_every: int | None = None) -> Run:
     """Train an :class:`~maqamgen.nets.lstm.LSTMLM` on token pieces with :func:`maqamgen.train.train`.
 
     Windows of ``window`` tokens are cut inside each piece (:class:`~maqamgen.sequences.WindowDataset`),
@@ -247,13 +250,20 @@ def train_lm(pieces, spec: TokenSpec, mcfg: LSTMConfig, tcfg: TrainConfig, windo
         threads: torch intra-op threads while training.
         use_cache: reuse a finished cached run.
         name: label kept in ``run.json``.
+        ckpt_every: checkpoint every this many steps (None: only at the end; a crash-safe CLI
+            run checkpoints more often). Does not change the weights or the cache key.
+
+    A cached run is built under :func:`maqamgen.runtime.locked` (two processes asking for it
+    train it once) and validated when read: an unreadable ``run.json`` or checkpoint, or one
+    that does not hold the finished run, is retrained, not trusted. ``run.json`` is written
+    atomically, after the final checkpoint, so a folder whose ``run.json`` says ``done`` holds
+    the finished run.
 
     Returns:
         The :class:`Run`.
 
     Used in: book/part2/07_lstm_tokens.md
     """
-    from maqamgen import train as trainer
 
     if loss not in LOSSES:
         raise ConfigError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
@@ -264,24 +274,72 @@ def train_lm(pieces, spec: TokenSpec, mcfg: LSTMConfig, tcfg: TrainConfig, windo
                   window, loss, independent, val_every, list(pieces),
                   list(val_pieces) if (val_pieces is not None and val_every) else None])
     folder = Path(out_dir) if out_dir is not None else cache_dir("lstm", key)
+    if out_dir is None:  # a cache entry: one builder at a time, the others then read it
+        with runtime.locked(folder):
+            return _train_lm(pieces, spec, mcfg, tcfg, window, loss, independent, val_pieces, val_every,
+                             folder, resume, threads, use_cache, name, ckpt_every, key)
+    return _train_lm(pieces, spec, mcfg, tcfg, window, loss, independent, val_pieces, val_every,
+                     folder, resume, threads, use_cache, name, ckpt_every, key)
+
+
+def _read_run_info(info_path: Path) -> dict | None:
+    """``run.json`` as a dict, or None when missing, unreadable or not a JSON object."""
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _cached_run(folder: Path, info_path: Path, key: str, model: LSTMLM, spec: TokenSpec,
+                loss: str) -> Run | None:
+    """The finished run cached in ``folder``, or None when it is missing, incomplete or corrupt
+    (then it is retrained)."""
+    from maqamgen import train as trainer
+
+    info = _read_run_info(info_path)
+    if info is None or info.get("key") != key or not info.get("done"):
+        return None
+    try:
+        ckpt = trainer.load_checkpoint(folder, model, use_ema=True)
+        if ckpt.get("step") != info.get("steps"):
+            return None
+        return Run(model.eval(), spec, loss, [tuple(x) for x in info["losses"]],
+                   [tuple(x) for x in info["val"]], float(info["seconds"]), True, folder,
+                   float(info["tokens_per_step"]), info)
+    except (ConfigError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _train_lm(pieces, spec, mcfg, tcfg, window, loss, independent, val_pieces, val_every, folder,
+              resume, threads, use_cache, name, ckpt_every, key) -> Run:
+    from maqamgen import train as trainer
+
     info_path = folder / "run.json"
     model = LSTMLM(mcfg)
-    if use_cache and not resume and info_path.exists():
-        info = json.loads(info_path.read_text())
-        if info.get("key") == key and info.get("done"):
-            trainer.load_checkpoint(folder, model, use_ema=True)
-            return Run(model.eval(), spec, loss, [tuple(x) for x in info["losses"]],
-                       [tuple(x) for x in info["val"]], info["seconds"], True, folder,
-                       info["tokens_per_step"], info)
+    if use_cache and not resume:
+        cached = _cached_run(folder, info_path, key, model, spec, loss)
+        if cached is not None:
+            return cached
+    # the initial weights come from the run's seed, not from whatever the process's global RNG
+    # holds (torch seeds it randomly at start-up): two processes train the same run bitwise
+    torch.manual_seed(tcfg.seed)
+    model = LSTMLM(mcfg)
+    if not resume:  # a fresh run: the old record no longer describes the folder
+        info_path.unlink(missing_ok=True)
     ds = _dataset(pieces, window, independent)
     cfg = tcfg.replace(batch_size=tcfg.batch_size * (window if independent else 1), progress=False,
-                       ckpt_every=max(tcfg.steps, 1), device="cpu")
+                       ckpt_every=max(int(ckpt_every or tcfg.steps), 1), device="cpu")
     if len(ds) < cfg.batch_size:
         cfg = cfg.replace(batch_size=max(1, len(ds)))
     loss_fn = make_loss(loss)
     val: list = []
-    if resume and info_path.exists():
-        val = [tuple(x) for x in json.loads(info_path.read_text()).get("val", [])]
+    if resume:
+        old_info = _read_run_info(info_path) or {}
+        try:
+            val = [tuple(x) for x in old_info.get("val", [])]
+        except TypeError:
+            val = []
 
     def record(state):
         if val_every and val_pieces is not None and (state.step % val_every == 0 or state.step == cfg.steps):
@@ -304,7 +362,7 @@ def train_lm(pieces, spec: TokenSpec, mcfg: LSTMConfig, tcfg: TrainConfig, windo
             "model": dataclasses.asdict(mcfg), "train": cfg.to_dict(), "window": window,
             "loss": loss, "independent": independent, "seconds": seconds, "losses": losses,
             "val": val, "tokens_per_step": tps, "steps": res.step}
-    info_path.write_text(json.dumps(info))
+    runtime.atomic_write(info_path, json.dumps(info))
     return Run(model, spec, loss, losses, val, seconds, False, folder, tps, info)
 
 
@@ -356,13 +414,34 @@ def load_run(folder: str | Path) -> Run:
     folder = Path(folder)
     info_path = folder / "run.json"
     if not info_path.exists():
+        if (folder / trainer.CHECKPOINT).exists():
+            raise ConfigError("an unfinished LSTM run (a checkpoint, no run.json): finish it with "
+                              "`maqamgen train lstm ... --resume`", folder)
         raise ConfigError("not an LSTM run folder (no run.json); train one with `maqamgen train lstm`", folder)
-    info = json.loads(info_path.read_text())
-    spec = TokenSpec(**info["spec"])
-    model = LSTMLM(LSTMConfig(**info["model"]))
-    trainer.load_checkpoint(folder, model, use_ema=True)
-    return Run(model.eval(), spec, info["loss"], info["losses"], info["val"], info["seconds"], True,
-               folder, info["tokens_per_step"], info)
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"unreadable run.json ({type(e).__name__}: {str(e)[:120]})", info_path) from None
+    try:
+        if not isinstance(info, dict):
+            raise TypeError(f"a JSON {type(info).__name__}, not an object")
+        spec = TokenSpec(**info["spec"])
+        model = LSTMLM(LSTMConfig(**info["model"]))
+        loss = info["loss"]
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}")
+        run_args = (list(info.get("losses", [])), list(info.get("val", [])), float(info.get("seconds", 0.0)),
+                    float(info.get("tokens_per_step", 0.0)))
+    except (KeyError, TypeError, ValueError, ConfigError) as e:
+        what = f"lacks {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {str(e)[:120]}"
+        raise ConfigError(f"not a run.json of this maqamgen ({what}); train the run again", info_path) from None
+    ckpt = trainer.load_checkpoint(folder, model, use_ema=True)
+    if "steps" in info and ckpt.get("step") != info["steps"]:
+        raise ConfigError(f"the checkpoint is at step {ckpt.get('step')} but run.json records "
+                          f"{info['steps']}: an interrupted run; finish it with `maqamgen train lstm ... "
+                          "--resume`", folder)
+    losses, val, seconds, tps = run_args
+    return Run(model.eval(), spec, loss, losses, val, seconds, True, folder, tps, info)
 
 
 # ----------------------------------------------------------------------------- likelihood
@@ -799,8 +878,13 @@ def write_notes_any(path: str | Path, notes: list[Note], sr: int = 22050, seed: 
 
 def cli_train(notes_path: str | Path, out_dir: str | Path, tokens: str = "1d", profile: str = "book",
               steps: int | None = None, resume: bool = False, seconds: float = 30.0, seed: int = 0,
-              rate_hz: float | None = None, log=print) -> dict:
+              rate_hz: float | None = None, log=print, ckpt_every: int | None = None) -> dict:
     """``maqamgen train lstm``: train on one transcription, write a checkpoint and a continuation.
+
+    Crash-safe: a checkpoint every ``ckpt_every`` steps (default :data:`CLI_CKPT_EVERY`), each
+    written atomically; a killed run continues with ``resume=True`` (``--resume``) to the weights
+    of an uninterrupted one. ``run.json`` is written (atomically) only when training is done.
+    ``resume=False`` removes the folder's ``run.json`` and continuations first.
 
     The piece (absolute pitches; out-of-range notes folded by octaves) is split in time: the
     first 90% trains, the last 10% gives the validation NLL. The model is the profile's preset,
@@ -827,13 +911,17 @@ def cli_train(notes_path: str | Path, out_dir: str | Path, tokens: str = "1d", p
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    if not resume:  # afresh: the old run's outputs go before anything new is written
+        for f in ("run.json", *(f"continuation{e}" for e in (".json", ".mid", ".wav"))):
+            (out / f).unlink(missing_ok=True)
     run = train_lm(train_p, spec, mcfg, tcfg, window=lstm_cfg.window, out_dir=out, resume=resume,
-                   use_cache=False, name=Path(notes_path).name)
+                   use_cache=False, name=Path(notes_path).name,
+                   ckpt_every=ckpt_every or max(1, min(CLI_CKPT_EVERY, tcfg.steps)))
     ev = evaluate(run.model, val_p, spec)
     prompt = piece[-lstm_cfg.window:]
-    info = json.loads((out / "run.json").read_text())
+    info = dict(run.meta)
     info.update(prompt=prompt.tolist(), source=str(notes_path), validation=ev, profile=profile)
-    (out / "run.json").write_text(json.dumps(info))
+    runtime.atomic_write(out / "run.json", json.dumps(info))
     new = continuation(run.model, spec, prompt, seconds, seed=seed)
     cont = spec.decode(new)
     written = [write_notes_any(out / f"continuation{ext}", cont, seed=seed,

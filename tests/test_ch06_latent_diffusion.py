@@ -1,0 +1,139 @@
+"""Chapter 6 recipe: autoencoder and vocoder trained and cached through train.train, the round
+trip, and the round-trip table, with tiny presets on the smoke corpus."""
+
+import numpy as np
+import pytest
+import torch
+
+from maqamgen import corpus, runtime
+from maqamgen.config import FeatureConfig, TrainConfig
+from maqamgen.errors import ConfigError
+from maqamgen.recipes import ch06_latent_diffusion as ch06
+
+FCFG = FeatureConfig(n_mels=32, frames=32, n_fft=2048, hop_length=512, f_min=50.0, f_max=1500.0)
+TCFG = TrainConfig(steps=3, batch_size=8, lr=1e-3, progress=False, ckpt_every=100, log_every=1)
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    runtime.set_threads(1)
+    return corpus.load("smoke", progress=False)
+
+
+@pytest.fixture(scope="module")
+def nets(smoke, tmp_path_factory):
+    d = tmp_path_factory.mktemp("ch06")
+    ae = ch06.train_autoencoder(smoke, FCFG, "tiny", TCFG, crop_frames=32, out_dir=d / "ae")
+    voc = ch06.train_vocoder(smoke, FCFG, ae.normalizer, "tiny", TCFG, crop_frames=16, out_dir=d / "voc")
+    return ae, voc, d
+
+
+def test_autoencoder_trains_caches_and_scales(nets, smoke):
+    ae, _, d = nets
+    assert not ae.cached and ae.model.config.widths == (8, 16) and ae.n_train > 10
+    assert len(ae.losses["loss"]) == TCFG.steps and np.all(np.isfinite(ae.losses["loss"]))
+    assert float(ae.model.latent_scale) != 1.0  # fit_latent_scale ran
+    again = ch06.train_autoencoder(smoke, FCFG, "tiny", TCFG, crop_frames=32, out_dir=d / "ae", resume=True)
+    assert again.cached
+    for k, v in ae.model.state_dict().items():  # the latent scale travels with the checkpoint
+        assert torch.equal(v, again.model.state_dict()[k]), k
+
+
+def test_autoencoder_is_deterministic(nets, smoke, tmp_path):
+    ae = nets[0]
+    other = ch06.train_autoencoder(smoke, FCFG, "tiny", TCFG, crop_frames=32, out_dir=tmp_path / "ae")
+    for k, v in ae.model.state_dict().items():
+        assert torch.equal(v, other.model.state_dict()[k]), k
+
+
+def test_bad_crop_is_one_clear_error(smoke, tmp_path):
+    with pytest.raises(ConfigError, match="multiple"):
+        ch06.train_autoencoder(smoke, FCFG, "tiny", TCFG, crop_frames=33, out_dir=tmp_path / "x")
+
+
+def test_vocoder_reads_the_autoencoder_features(nets):
+    ae, voc, _ = nets
+    c = voc.model.config
+    assert (c.n_mels, c.hop_length, c.mel_n_fft) == (FCFG.n_mels, FCFG.hop_length, FCFG.n_fft)
+    assert c.top_db == pytest.approx(ae.normalizer.top_db) and c.range_db == ae.normalizer.range_db
+    assert not voc.cached and np.all(np.isfinite(voc.losses["loss"]))
+    # its features of a signal are the recipe's log-mel (one grid, one normalisation)
+    y = np.random.default_rng(0).standard_normal(8 * 512).astype(np.float32) * 0.1
+    x_voc = voc.model.features(torch.from_numpy(y))[0].numpy()
+    x_rec = ch06.log_mel(y, 22050, FCFG, ae.normalizer)
+    assert x_voc.shape == x_rec.shape == (32, 8)
+    assert np.allclose(x_voc, x_rec, atol=2e-3)
+
+
+def test_round_trip_lengths_and_decoders(nets, smoke):
+    ae, voc, _ = nets
+    y = smoke.audio(smoke.split("test")[0])[0][: 20 * 512 + 100]
+    g = ch06.round_trip(y, 22050, FCFG, ae.normalizer, None, "griffin_lim", gl_iter=4)
+    assert g.shape == (19 * 512,) and np.isfinite(g).all()
+    a = ch06.round_trip(y, 22050, FCFG, ae.normalizer, ae.model, "griffin_lim", gl_iter=4)
+    assert a.shape == (19 * 512,)  # 20 frames, a multiple of the tiny preset's factor 2
+    v = ch06.round_trip(y, 22050, FCFG, ae.normalizer, ae.model, voc.model)
+    assert v.shape == (20 * 512,) and np.isfinite(v).all()
+    with pytest.raises(ConfigError, match="unknown decoder"):
+        ch06.round_trip(y, 22050, FCFG, ae.normalizer, None, "wavenet")
+
+
+def test_heldout_fragments(smoke):
+    fr = ch06.heldout_fragments(smoke, 10, seconds=2.0, hop_length=512, multiple=4)
+    assert len(fr) == 10 and all(f.clip.split == "test" for f in fr)
+    assert len({f.clip.id for f in fr}) == 8  # every test clip before any second fragment
+    assert all(len(f.y) == 84 * 512 for f in fr)
+    assert fr[8].start_s == pytest.approx(84 * 512 / 22050)
+    with pytest.raises(ConfigError, match="no clip"):
+        ch06.heldout_fragments(smoke, 2, seconds=60.0)
+
+
+def test_round_trip_table(nets, smoke):
+    ae, voc, _ = nets
+    systems = {"GL": (None, "griffin_lim"), "AE + vocoder": (ae.model, voc.model)}
+    t = ch06.round_trip_table(smoke, systems, FCFG, ae.normalizer, n=2, seconds=2.5, gl_iter=8,
+                              n_boot=50, keep_audio=True)
+    s = t.summary
+    assert list(s.index) == ["original", "GL", "AE + vocoder"] and (s["n"] == 2).all()
+    assert s.loc["original", "mrstft"] == 0.0 and s.loc["GL", "mrstft"] > 0
+    # the original is close to the ground truth; an untrained vocoder is not
+    assert s.loc["original", "within"] > 0.5
+    assert s.loc["original", "within"] > s.loc["AE + vocoder", "within"] or \
+        s.loc["AE + vocoder", "voiced_recall"] < s.loc["original", "voiced_recall"]
+    for c in ("within", "acc_given_tonic", "acc_free", "mrstft"):
+        assert (s[c + "_lo"] <= s[c] + 1e-12).all() and (s[c] <= s[c + "_hi"] + 1e-12).all()
+    assert len(t.fragments) == 6 and len(t.audio["GL"]) == 2
+    text = ch06.format_table(s)
+    assert "original" in text and "AE + vocoder" in text
+
+
+def test_cache_by_content(smoke):
+    cfg = TCFG.replace(steps=2, seed=7)
+    first = ch06.train_autoencoder(smoke, FCFG, "tiny", cfg, crop_frames=32)
+    assert first.out_dir.parent == runtime.cache_dir("ch06", "ae")
+    again = ch06.train_autoencoder(smoke, FCFG, "tiny", cfg.replace(progress=True), crop_frames=32)
+    assert again.cached and again.out_dir == first.out_dir  # run-only fields are not in the key
+    other = ch06.train_autoencoder(smoke, FCFG, "tiny", cfg, crop_frames=32, overrides={"kl_weight": 0.0})
+    assert other.out_dir != first.out_dir
+
+
+def test_heldout_fragments_spread_over_maqamat():
+    class C:
+        def __init__(self, i, m):
+            self.id, self.maqam, self.seconds, self.split = f"{m}-{i}", m, 4.0, "test"
+
+    class Corp:
+        config = {"sr": 22050}
+        clips = [C(i, m) for m in ("a", "b") for i in range(3)]
+
+        def split(self, name):
+            return self.clips
+
+        def audio(self, clip):
+            return np.zeros(4 * 22050, np.float32), 22050
+
+        def notes(self, clip):
+            return [], {}
+
+    fr = ch06.heldout_fragments(Corp(), 4, seconds=1.0)
+    assert [f.clip.id for f in fr] == ["a-0", "b-0", "a-1", "b-1"]
