@@ -220,3 +220,33 @@ def test_train_loop_killed_anywhere_resumes_bitwise(loop_ref, tmp_path, crash):
 def test_a_partial_loss_row_is_skipped(tmp_path):
     (tmp_path / trainer.LOSSES).write_text("step,epoch,loss,lr,grad_norm\n1,0,0.5,0.01,1.0\n2,0,0.4")
     assert trainer.read_losses(tmp_path)["step"] == [1]
+
+
+# ----------------------------------------------------------------------------- determinism, inputs
+
+
+@pytest.mark.parametrize("kind, extra", [("unet", ["--steps", "2", "--maqam", "hijaz"]), ("lstm", [])])
+def test_generate_is_deterministic_and_leaves_its_inputs_alone(kind, extra, lstm_setup, unet_setup, tmp_path):
+    """Same checkpoint, seed and arguments: the same audio, bitwise; another seed: other audio;
+    the checkpoint folder is byte-for-byte what it was."""
+    from maqamgen import cli
+
+    ref = (unet_setup if kind == "unet" else lstm_setup)[2]
+    before = {p: p.read_bytes() for p in sorted(ref.rglob("*")) if p.is_file()}
+    audio = []
+    for i, seed in enumerate((5, 5, 6)):
+        out = tmp_path / f"gen{i}.wav"
+        rc = cli.main(["generate", kind, "--checkpoint", str(ref), "--seconds", "2", "--seed", str(seed),
+                       *extra, "-o", str(out)])
+        assert rc == 0
+        audio.append(out.read_bytes())
+    assert audio[0] == audio[1]
+    assert audio[0] != audio[2]
+    assert {p: p.read_bytes() for p in sorted(ref.rglob("*")) if p.is_file()} == before
+
+
+def test_training_never_modifies_its_input_notes(lstm_setup, tmp_path):
+    d, _, _ = lstm_setup
+    notes, meta = synth.phrase("hijaz", seconds=1.0, seed=0)
+    notes_io.write_notes(tmp_path / "same.json", notes, meta)
+    assert (d / "in.json").read_bytes() == (tmp_path / "same.json").read_bytes()

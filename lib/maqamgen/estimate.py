@@ -458,6 +458,15 @@ def tonic_from_final(track: PitchTrack, seconds: float = FINAL_SECONDS, share: f
     return float(mq.hz(_weighted_median(c[sel], w[sel]), PCD_REF_HZ))
 
 
+def _quarter_tone_pools(regions: list[dict], fold: bool):
+    """Held notes as (cents re :data:`PCD_REF_HZ`, seconds, quarter-tone pool index), the pools
+    octave-folded (24 per octave) when ``fold``."""
+    c = np.array([mq.cents(r["hz"], PCD_REF_HZ) for r in regions])
+    s = np.array([r["seconds"] for r in regions])
+    q = np.round((np.mod(c, 1200.0) if fold else c) / 50.0).astype(int)
+    return c, s, (q % 24 if fold else q)
+
+
 def tonic_from_lowest(regions: list[dict], min_share: float = 0.08) -> float | None:
     """The tonic as the lowest frequent held pitch (the qarar, the floor of the melody).
 
@@ -473,9 +482,7 @@ def tonic_from_lowest(regions: list[dict], min_share: float = 0.08) -> float | N
     """
     if not regions:
         return None
-    c = np.array([mq.cents(r["hz"], PCD_REF_HZ) for r in regions])
-    s = np.array([r["seconds"] for r in regions])
-    q = np.round(c / 50.0).astype(int)
+    c, s, q = _quarter_tone_pools(regions, fold=False)
     total = s.sum()
     for qt in np.unique(q):
         sel = q == qt
@@ -500,9 +507,7 @@ def tonic_from_long_notes(regions: list[dict], power: float = 2.0) -> float | No
     """
     if not regions:
         return None
-    c = np.array([mq.cents(r["hz"], PCD_REF_HZ) for r in regions])
-    s = np.array([r["seconds"] for r in regions])
-    q = np.round(np.mod(c, 1200.0) / 50.0).astype(int) % 24
+    c, s, q = _quarter_tone_pools(regions, fold=True)
     w = np.bincount(q, weights=s ** power, minlength=24)
     sel = np.flatnonzero(q == int(np.argmax(w)))
     return float(regions[int(sel[np.argmax(s[sel])])]["hz"])
