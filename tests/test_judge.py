@@ -181,3 +181,45 @@ def test_decoder_keeps_the_pitch():
     spec = np.abs(np.fft.rfft(yd * np.hanning(yd.size)))
     peak = np.fft.rfftfreq(yd.size, 1 / sr)[np.argmax(spec)]
     assert abs(1200 * np.log2(peak / f0)) < 30
+
+
+def test_the_cached_judge_is_data_and_round_trips(fitted, tmp_path):
+    """A judge is cached as arrays + JSON (no pickle: nothing in the cache can run code)."""
+    j = fitted[0] if isinstance(fitted, tuple) else fitted
+    path = tmp_path / "judge-x.npz"
+    judge._write_judge(path, j)
+    back = judge._read_judge(path)
+    assert back.maqamat == j.maqamat
+    for k in judge._JUDGE_ARRAYS:
+        assert np.array_equal(getattr(back, k), getattr(j, k))
+    assert (back.free is None) == (j.free is None)
+    if j.free is not None:
+        assert set(back.free) == set(j.free)
+        assert all(np.array_equal(np.asarray(back.free[k]), np.asarray(j.free[k])) for k in j.free)
+
+
+def test_cached_pitch_tracks_round_trip_as_arrays(tmp_path, monkeypatch):
+    """corpus_tracks' cache is an .npz of arrays, read back without pickle."""
+    rng = np.random.default_rng(0)
+    tracks = {"c1": {"real": fake_track("rast", 146.8, 2.0, rng), "gl": fake_track("rast", 146.8, 2.0, rng)}}
+
+    class Corp:
+        hash = "h"
+        config = {"sr": 22050}
+        clips = [type("C", (), {"audio_path": "x.wav", "id": "c1"})()]
+
+    monkeypatch.setattr(judge.runtime, "cache_dir", lambda *p: tmp_path)
+    monkeypatch.setattr(judge, "_clip_tracks", lambda job: ("c1", tracks["c1"]))
+    out = judge.corpus_tracks(Corp(), workers=1)
+
+    def fail(job):
+        raise AssertionError("recomputed instead of read from the cache")
+
+    monkeypatch.setattr(judge, "_clip_tracks", fail)
+    back = judge.corpus_tracks(Corp(), workers=1)  # from the cache
+    files = list(tmp_path.glob("tracks-*.npz"))
+    assert len(files) == 1
+    for kind in ("real", "gl"):
+        a, b = out["c1"][kind], back["c1"][kind]
+        assert np.array_equal(a.times, b.times) and np.allclose(a.f0_hz, b.f0_hz, equal_nan=True)
+        assert a.hop_s == b.hop_s

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pickle
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -121,7 +120,7 @@ def corpus_tracks(corp, fcfg=None, normalizer=None, gl_iter: int = 32, workers: 
                   progress: bool = False) -> dict[str, dict]:
     """Pitch tracks of every clip of a corpus, real and (with ``fcfg``) through Griffin-Lim.
 
-    Cached under ``data/cache/judge/tracks-<key>.pkl``, keyed by the corpus, the tracker's
+    Cached under ``data/cache/judge/tracks-<key>.npz``, keyed by the corpus, the tracker's
     settings, the feature settings, the normaliser and ``gl_iter``.
 
     Returns:
@@ -131,9 +130,12 @@ def corpus_tracks(corp, fcfg=None, normalizer=None, gl_iter: int = 32, workers: 
                           "fcfg": None if fcfg is None else dataclasses.asdict(fcfg),
                           "norm": None if normalizer is None else normalizer.to_dict(),
                           "gl_iter": gl_iter}, 12)
-    path = runtime.cache_dir("judge") / f"tracks-{key}.pkl"
+    path = runtime.cache_dir("judge") / f"tracks-{key}.npz"
     if path.exists():
-        return pickle.loads(path.read_bytes())
+        try:
+            return _read_tracks(path)
+        except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt, never trusted
+            pass
     jobs = [(c.audio_path, c.id, corp.config["sr"], fcfg, normalizer, gl_iter) for c in corp.clips]
     out = {}
     if workers > 1:
@@ -144,7 +146,25 @@ def corpus_tracks(corp, fcfg=None, normalizer=None, gl_iter: int = 32, workers: 
                     print(f"tracks {i + 1}/{len(jobs)}", flush=True)
     else:
         out = dict(map(_clip_tracks, jobs))
-    runtime.atomic_write(path, pickle.dumps(out))
+    with runtime.atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **{f"{cid}|{kind}|{f}": np.asarray(getattr(tr, f))
+                         for cid, kinds in out.items() for kind, tr in kinds.items()
+                         for f in ("times", "f0_hz", "voiced_prob", "hop_s")})
+    return out
+
+
+def _read_tracks(path) -> dict[str, dict]:
+    """The pitch tracks :func:`corpus_tracks` cached (arrays only: nothing in the file runs)."""
+    out: dict[str, dict] = {}
+    with np.load(path, allow_pickle=False) as z:
+        keys = list(z.files)
+        for k in keys:
+            cid, kind, f = k.split("|")
+            if f == "times":
+                get = lambda name: z[f"{cid}|{kind}|{name}"]  # noqa: E731
+                out.setdefault(cid, {})[kind] = E.PitchTrack(
+                    times=get("times"), f0_hz=get("f0_hz"), voiced_prob=get("voiced_prob"),
+                    hop_s=float(get("hop_s")))
     return out
 
 
@@ -516,14 +536,40 @@ def get_judge(corp, fcfg=None, normalizer=None, gl_iter: int = 32, seed: int = 0
                           "gl_iter": gl_iter, "seed": seed, "window": WINDOW_S,
                           "stride": TRAIN_STRIDE_S, "hidden": HIDDEN, "ib": INTERVAL_BIN_CENTS,
                           "tol": TONIC_TOL_BINS, "track": _track_settings()}, 12)
-    path = runtime.cache_dir("judge") / f"judge-{key}.pkl"
-    if path.exists() and not force:
-        return pickle.loads(path.read_bytes())
+    path = runtime.cache_dir("judge") / f"judge-{key}.npz"
+    if path.exists() and path.with_suffix(".json").exists() and not force:
+        try:
+            return _read_judge(path)
+        except Exception:  # noqa: BLE001 - a damaged cache entry is retrained, never trusted
+            pass
     t0 = time.perf_counter()
     train = concat(*[clip_windows(corp, tracks, "train", k, TRAIN_STRIDE_S) for k in kinds])
     val = concat(*[clip_windows(corp, tracks, "validation", k, EVAL_STRIDE_S) for k in kinds])
     j = fit(train, val, corp.config["maqamat"], seed=seed)
     j.info.update({"seconds": time.perf_counter() - t0, "kinds": list(kinds), "key": key})
-    runtime.atomic_write(path, pickle.dumps(j))
-    runtime.atomic_write(path.with_suffix(".json"), json.dumps(j.info, indent=1))
+    _write_judge(path, j)
     return j
+
+
+_JUDGE_ARRAYS = ("mean", "std", "W1", "b1", "W2", "b2", "log_prior")
+
+
+def _write_judge(path, j: "Judge") -> None:
+    """A judge as arrays (``.npz``) and plain JSON (names, info): data only, no pickle."""
+    arrays = {k: getattr(j, k) for k in _JUDGE_ARRAYS}
+    if j.free is not None:
+        arrays.update({f"free_{k}": np.asarray(v) for k, v in j.free.items()})
+    meta = {"maqamat": list(j.maqamat), "info": j.info, "free": j.free is not None}
+    runtime.atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=1, default=float))
+    with runtime.atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
+
+
+def _read_judge(path) -> "Judge":
+    meta = json.loads(path.with_suffix(".json").read_text())
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    free = ({k[len("free_"):]: v for k, v in arrays.items() if k.startswith("free_")}
+            if meta["free"] else None)
+    return Judge(maqamat=tuple(meta["maqamat"]), info=meta["info"], free=free,
+                 **{k: arrays[k] for k in _JUDGE_ARRAYS})
