@@ -353,3 +353,10 @@ def test_estimate_file_names_the_file(files):
     assert ei.value.path == str(files / "noise.wav")
     with pytest.raises(AudioError, match="not found"):
         E.estimate_file(files / "nope.wav")
+
+
+def test_fft_estimate_of_a_too_short_signal_is_a_typed_error():
+    """One or two samples have no spectral peak to find: EstimationError, not an IndexError."""
+    for n in (1, 2):
+        with pytest.raises(E.EstimationError):
+            E.estimate_fft(np.full(n, 0.1, dtype=np.float32), 22050)

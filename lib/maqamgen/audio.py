@@ -976,7 +976,7 @@ def global_fft(y, sr: int, window="hann") -> tuple[np.ndarray, np.ndarray]:
     N = sfft.next_fast_len(n, real=True)
     w = signal.get_window(window, n, fftbins=False) if n > 1 else np.ones(1)
     mag = np.abs(sfft.rfft(y.astype(np.float64) * w, n=N))
-    mag_db = 20.0 * np.log10(np.maximum(mag / mag.max(), 1e-10))
+    mag_db = 20.0 * np.log10(np.maximum(mag / max(mag.max(), np.finfo(float).tiny), 1e-10))
     return np.fft.rfftfreq(N, d=1.0 / sr), mag_db.astype(np.float32)
 
 
@@ -1010,10 +1010,10 @@ def dominant_frequencies(
     k = _check_positive_int("k", k)
     f, mag_db = global_fft(y, sr)
     mag_db = mag_db.astype(np.float64)
-    df = f[1] - f[0]
     band = np.flatnonzero((f >= fmin) & (f <= fmax))
-    if band.size < 3:
+    if band.size < 3:  # too short a signal to resolve the band (one sample has one bin)
         return np.empty(0), np.empty(0)
+    df = f[1] - f[0]
     seg = mag_db[band]
     idx, _ = signal.find_peaks(seg, distance=max(1, int(math.ceil(min_distance_hz / df))))
     idx = idx[np.argsort(seg[idx])[::-1][:k]]
