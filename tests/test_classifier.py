@@ -67,22 +67,21 @@ def test_classifier_learns_a_separable_problem(tmp_path, monkeypatch):
 
 
 def test_set_interval_is_centred_on_the_estimate_and_seeded():
-    from maqamgen import evaluation
 
     rng = np.random.default_rng(0)
     ref = rng.normal(size=(16, 8))
     gen = rng.normal(size=(16, 8)) + 0.5
     fd = lambda i: metrics.frechet_distance(gen[i], ref)  # noqa: E731
-    v, lo, hi = evaluation.set_interval(fd, len(gen), n_boot=200, seed=1)
+    v, lo, hi = metrics.set_interval(fd, len(gen), n_boot=200, seed=1)
     assert v == pytest.approx(metrics.frechet_distance(gen, ref))
     assert 0.0 <= lo <= v <= hi
-    assert evaluation.set_interval(fd, len(gen), n_boot=200, seed=1) == (v, lo, hi)
+    assert metrics.set_interval(fd, len(gen), n_boot=200, seed=1) == (v, lo, hi)
     # for a mean (unbiased) it matches the percentile bootstrap of metrics
     x = rng.normal(size=40) + 3.0  # (the interval is clipped at 0: for non-negative statistics)
-    v2, lo2, hi2 = evaluation.set_interval(lambda i: float(x[i].mean()), 40, n_boot=2000, seed=0)
+    v2, lo2, hi2 = metrics.set_interval(lambda i: float(x[i].mean()), 40, n_boot=2000, seed=0)
     b = metrics.bootstrap_ci(x, n_boot=2000, seed=0)
     assert v2 == pytest.approx(b[0]) and lo2 == pytest.approx(b[1], abs=0.05) and hi2 == pytest.approx(b[2], abs=0.05)
-    assert all(np.isnan(evaluation.set_interval(fd, 0)))
+    assert all(np.isnan(metrics.set_interval(fd, 0)))
 
 
 def test_format_intervals_reads_value_lo_hi():

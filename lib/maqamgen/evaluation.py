@@ -6,7 +6,6 @@
   distance in the in-domain classifier's embedding, audio PCD divergence, maqam accuracy by the
   classifier and by the estimator (through Griffin-Lim), distance to the nearest real frame;
   each with its interval over the judged samples.
-* :func:`set_interval` -- the bootstrap interval of a statistic of a whole set (FD, PCD divergence).
 * :func:`core_metrics` -- the evaluator's metrics under the keys of the common results schema.
 * :func:`format_intervals` -- a table's ``value [lo, hi]`` columns as text.
 * :class:`WindowEvaluator` -- the same metrics for material long enough to carry the maqam
@@ -46,41 +45,6 @@ def audio_measures(y: np.ndarray, sr: int, maqamat) -> dict:
     except estimate.EstimationError:
         est = None
     return {"pcd": pcd, "estimate": est, "voiced_s": float(track.voiced_seconds)}
-
-
-def set_interval(stat, n: int, n_boot: int = 1000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float, float]:
-    """A statistic of a whole set of ``n`` items, with a bootstrap interval over the items.
-
-    ``stat(index)`` computes the statistic (a Frechet distance, a divergence of mean PCDs) on the
-    items at ``index`` (an int array, repeats allowed). Such statistics are biased at small ``n``
-    and more so on a resample, which repeats items: the percentile interval of the resampled
-    values then lies beside the estimate. The interval returned is that percentile interval
-    shifted by the bootstrap's estimate of the extra bias (the median of the resampled values
-    minus the estimate), clipped at 0: the spread of the statistic at this ``n``, centred on what
-    was measured. Rows measured with the same ``n`` against the same reference compare fairly.
-
-    Args:
-        stat: the statistic of a subset, ``stat(index) -> float``.
-        n: number of items.
-        n_boot: resamples.
-        level: coverage of the interval.
-        seed: resampling seed (same seed, same interval).
-
-    Returns:
-        ``(value, lo, hi)``; NaNs when ``n == 0``.
-
-    Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md
-    """
-    if n <= 0:
-        return float("nan"), float("nan"), float("nan")
-    value = float(stat(np.arange(n)))
-    rng = np.random.default_rng(seed)
-    boots = np.array([stat(rng.integers(0, n, n)) for _ in range(int(n_boot))], dtype=float)
-    a = (1.0 - level) / 2.0
-    shift = float(np.median(boots)) - value
-    lo, hi = np.quantile(boots, [a, 1.0 - a]) - shift
-    return value, float(max(lo, 0.0)), float(max(hi, 0.0))
 
 
 @dataclass
@@ -161,7 +125,7 @@ class Evaluator:
             ``n`` (samples) and ``fd``, ``clf_acc``, ``nn_dist``, and, when ``m`` has the pitch
             measurements, ``pcd_js``, ``est_acc``, ``voiced_s``. With ``n_boot > 0`` each of the
             first five has ``<key>_lo`` and ``<key>_hi``: FD and PCD divergence by
-            :func:`set_interval` over the judged samples (the reference is fixed: every row is
+            :func:`maqamgen.metrics.set_interval` over the judged samples (the reference is fixed: every row is
             measured against the same one), the accuracies by
             :func:`maqamgen.metrics.wilson_interval`, the frame distance by
             :func:`maqamgen.metrics.bootstrap_ci` of its mean; ``level`` is their coverage.
@@ -174,7 +138,7 @@ class Evaluator:
             sets["pcd_js"] = lambda i: metrics.pcd_divergence(m["pcd"][i], self.ref_pcd)
         for key, stat in sets.items():
             if n_boot:
-                out[key], out[f"{key}_lo"], out[f"{key}_hi"] = set_interval(stat, n, n_boot, level, self.seed)
+                out[key], out[f"{key}_lo"], out[f"{key}_hi"] = metrics.set_interval(stat, n, n_boot, level, self.seed)
             else:
                 out[key] = float(stat(np.arange(n)))
         oks = {"clf_acc": m["clf_ok"]}
@@ -258,7 +222,7 @@ def _summarize_sets(m: dict, ref_emb: np.ndarray, ref_pcd: np.ndarray, seed: int
         sets["pcd_js"] = lambda i: metrics.pcd_divergence(m["pcd"][i], ref_pcd)
     for key, stat in sets.items():
         if n_boot:
-            out[key], out[f"{key}_lo"], out[f"{key}_hi"] = set_interval(stat, n, n_boot, level, seed)
+            out[key], out[f"{key}_lo"], out[f"{key}_hi"] = metrics.set_interval(stat, n, n_boot, level, seed)
         else:
             out[key] = float(stat(np.arange(n)))
     for key in ("clf_acc", "est_acc"):

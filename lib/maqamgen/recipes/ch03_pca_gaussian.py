@@ -466,7 +466,7 @@ def model_core(judged: dict, est_correct, pcds_gen, pcds_real, seam_ratios, hall
         est_correct: per generated sequence, whether the Chapter 2 estimator read the asked maqam.
         pcds_gen, pcds_real: ``(N, bins)`` and ``(M, bins)`` pitch-class distributions of the
             generated and of the real (Griffin-Lim) excerpts: ``pcd_js_audio`` is
-            :func:`maqamgen.metrics.pcd_divergence` with :func:`maqamgen.evaluation.set_interval`.
+            :func:`maqamgen.metrics.pcd_divergence` with :func:`maqamgen.metrics.set_interval`.
         seam_ratios: :func:`maqamgen.metrics.seam_jump_ratio` of each long generated sequence.
         halluc: ``index`` of :func:`maqamgen.metrics.hallucination_index` of each long sequence.
         params: :func:`n_params` of the model(s) judged.
@@ -484,7 +484,7 @@ def model_core(judged: dict, est_correct, pcds_gen, pcds_real, seam_ratios, hall
 
     est = np.asarray(est_correct, dtype=bool)
     pcds_gen = np.asarray(pcds_gen)
-    pcd = evaluation.set_interval(lambda i: metrics.pcd_divergence(pcds_gen[i], pcds_real),
+    pcd = metrics.set_interval(lambda i: metrics.pcd_divergence(pcds_gen[i], pcds_real),
                                   len(pcds_gen), n_boot, seed=seed)
     core = evaluation.core_metrics(judged)
     core.update({
