@@ -137,3 +137,106 @@ def test_heldout_fragments_spread_over_maqamat():
 
     fr = ch06.heldout_fragments(Corp(), 4, seconds=1.0)
     assert [f.clip.id for f in fr] == ["a-0", "b-0", "a-1", "b-1"]
+
+
+# ----------------------------------------------------------------------------- latent diffusion
+
+from maqamgen.config import LatentChapterConfig, DDPMChapterConfig  # noqa: E402
+from maqamgen.diffusion import run as runner  # noqa: E402
+from maqamgen.diffusion import stitch  # noqa: E402
+
+LCFG = LatentChapterConfig(features=FCFG, fragment_frames=32, fragment_stride=16, preset="tiny",
+                           train=DDPMChapterConfig.training(steps=3, batch_size=4, warmup_steps=0),
+                           sample_steps=2, n_boot=50, overlap_frames=4)
+
+
+def test_tonic_vector():
+    v = ch06.tonic_vector([ch06.TONIC_REF_HZ, 2 * ch06.TONIC_REF_HZ, ch06.TONIC_REF_HZ / 2 ** (1 / 12)])
+    assert v.shape == (3, 2) and v.dtype == np.float32
+    np.testing.assert_allclose(v[:, 0], [0.0, 1.0, -1 / 12], atol=1e-6)
+    np.testing.assert_array_equal(v[:, 1], 1.0)  # "given": the null condition (zeros) is none of them
+    with pytest.raises(ConfigError, match="positive"):
+        ch06.tonic_vector([0.0])
+
+
+@pytest.fixture(scope="module")
+def latent(nets, smoke, tmp_path_factory):
+    ae = nets[0]
+    lat, frags = ch06.encode_fragments(ae, smoke, "train", LCFG)
+    spec = ch06.latent_spec(LCFG, seed=0)
+    model = runner.train_denoiser(spec, lat, out_dir=tmp_path_factory.mktemp("lat"), progress=False)
+    return ae, lat, frags, spec, model
+
+
+def test_encode_fragments(latent, smoke):
+    ae, lat, frags, _, _ = latent
+    f = ae.model.config.factors[1]
+    assert lat.x.shape == (len(frags), ae.model.config.latent_channels, FCFG.n_mels, LCFG.fragment_frames // f)
+    assert lat.vec.shape == (len(lat), 2) and torch.equal(lat.labels, frags.labels)
+    tonic = {c.id: c.tonic_hz for c in smoke.split("train")}
+    np.testing.assert_allclose(lat.tonic_hz, [tonic[c] for c in lat.clip_ids])
+    x, lab, vec = lat.dataset()[0]
+    assert x.shape == lat.x.shape[1:] and vec.shape == (2,)
+    # decode(encode(x)) has the fragment's shape and range
+    back = ch06.decode(ae.model, lat.x[:2])
+    assert back.shape == frags.x[:2].shape and float(back.abs().max()) <= 1.0
+
+
+def test_latent_unet_trains_with_masks_and_reloads(latent):
+    _, lat, _, spec, model = latent
+    assert spec.inpainting and spec.cond_dim == 2 and model.shape == tuple(lat.x.shape[1:])
+    assert model.model.config.inpainting and np.all(np.isfinite(model.losses["loss"]))
+    again = runner.load_denoiser(model.out_dir)
+    assert again.shape == model.shape and again.spec.to_dict() == spec.to_dict()
+    for k, v in model.model.state_dict().items():
+        assert torch.equal(v, again.model.state_dict()[k]), k
+
+
+def test_sample_fragments_is_seeded(latent):
+    ae, lat, frags, _, model = latent
+    mel, z, s = ch06.sample_fragments(model, ae.model, [0, 1], [200.0, 220.0], steps=2, seed=3)
+    mel2, z2, _ = ch06.sample_fragments(model, ae.model, [0, 1], [200.0, 220.0], steps=2, seed=3)
+    assert mel.shape == (2, *frags.x.shape[1:]) and torch.equal(z, z2) and s > 0
+    assert float(mel.abs().max()) <= 1.0
+
+
+@pytest.mark.parametrize("method", ["concat", "crossfade", "repaint", "continue", "multidiffusion"])
+def test_generate_piece_every_method(latent, method):
+    ae, lat, frags, _, model = latent
+    p = ch06.generate_piece(model, ae.model, method, 3.0, 1, 200.0, overlap=LCFG.overlap_frames, steps=2, seed=0)
+    need = int(np.ceil(3.0 * model.sr / FCFG.hop_length))
+    assert p.mel.shape[0] == FCFG.n_mels and need <= p.mel.shape[1] < need + ae.model.config.factors[1]
+    assert p.overlap.shape == (p.mel.shape[1],) and p.audio_s >= 3.0 and p.gen_s > 0
+    assert all(0 < s < p.mel.shape[1] for s in p.seams) and len(p.seams) >= 1
+    assert (method == "concat") == (not p.overlap.any())
+    q = ch06.generate_piece(model, ae.model, method, 3.0, 1, 200.0, overlap=LCFG.overlap_frames, steps=2, seed=0)
+    np.testing.assert_array_equal(p.mel, q.mel)
+
+
+def test_judge_piece_and_summary(latent, nets, smoke):
+    ae, lat, frags, _, model = latent
+    from maqamgen import features
+
+    bank = frags.frames_bank(seed=0)
+    rows = []
+    for method in ("concat", "crossfade"):
+        for k in range(2):
+            p = ch06.generate_piece(model, ae.model, method, 3.0, k, 200.0, overlap=4, steps=2, seed=k)
+            y = features.to_audio(torch.from_numpy(p.mel)[None], ae.normalizer, FCFG, model.sr, n_iter=2)
+            r = ch06.judge_piece(p, y, model.sr, ae.normalizer, bank, window_s=1.0)
+            assert r["n_windows"] == len(r["given_ok"]) >= 2
+            assert np.isfinite(r["seam_jump_ratio"]) and r["rtf"] > 0
+            assert np.isnan(r["hf_ratio"]) == (method == "concat")
+            rows.append(r)
+    s = ch06.stitching_summary(rows, n_boot=50)
+    assert list(s.index) == ["concat", "crossfade"] and (s["n_pieces"] == 2).all()
+    for key in ("seam_jump_ratio", "window_acc"):
+        assert ((s[f"{key}_lo"] <= s[key] + 1e-9) & (s[key] <= s[f"{key}_hi"] + 1e-9)).all()
+
+
+def test_window_maqam_reads_real_audio(smoke):
+    clip = smoke.split("test")[0]
+    y, sr = smoke.audio(clip)
+    w = ch06.window_maqam(y, sr, clip.maqam, clip.tonic_hz, window_s=2.0)
+    assert len(w["given_ok"]) == int(len(y) / sr // 2.0) or len(w["given_ok"]) == int(len(y) / sr // 2.0) - 1
+    assert sum(w["given_ok"]) >= 1  # real audio with the tonic given: mostly right

@@ -49,5 +49,6 @@ def test_table_has_one_row_per_model_with_the_same_columns():
                     reason="set MAQAMGEN_REQUIRE_RECORDS=1 after the smoke notebooks (make nbval does)")
 def test_every_generative_chapter_recorded_its_models():
     chapters = {rec.get("chapter") for rec in RECORDS.values()}
-    for ch in ("03_pca_gaussian", "04_unet_ddpm", "05_scaling_hallucination", "07_lstm_tokens"):
+    for ch in ("03_pca_gaussian", "04_unet_ddpm", "05_scaling_hallucination", "06_latent_diffusion",
+               "07_lstm_tokens"):
         assert ch in chapters, f"no model record from {ch} in _build/results/{PROFILE}"

@@ -390,6 +390,79 @@ class ScalingChapterConfig:
 
 
 @dataclass(frozen=True)
+class LatentChapterConfig:
+    """Chapter 6 (latent diffusion and stitching) and ``maqamgen train latent``.
+
+    Attributes:
+        features: the log-mel grid (Chapter 4's: the autoencoder's input and the evaluation grid).
+        ae_preset: autoencoder size (:data:`maqamgen.nets.autoencoder.AE_PRESETS`).
+        ae_train: the autoencoder's training (on crops of ``ae_crop_frames`` frames).
+        ae_crop_frames: frames per autoencoder training crop (the network is convolutional).
+        latent_items: training crops that fit the latent scale (unit variance).
+        vocoder_preset: learned decoder size (:data:`maqamgen.nets.vocoder.VOCODER_PRESETS`).
+        vocoder_train: the learned decoder's training.
+        vocoder_crop_frames: frames per vocoder training crop.
+        fragment_frames: frames of one fragment, the latent U-Net's window (256 at hop 512: 5.9 s,
+            the report's 6-s fragments).
+        fragment_stride: frames between the starts of training fragments cut from a clip.
+        preset: latent U-Net size (:data:`maqamgen.nets.unet.UNET_PRESETS`).
+        schedule, T, target, loss, p_uncond: the diffusion model (as Chapter 4's).
+        train: the latent U-Net's training.
+        p_generate, p_prefix, p_suffix: inpainting-mask training: share of items with no known
+            frames, with a known prefix, with a known suffix (the rest: a known interior span).
+        sample_steps: DDIM steps of every latent sample.
+        n_roundtrip: held-out fragments of the round-trip table.
+        gl_iter: Griffin-Lim iterations.
+        tol_cents: pitch tolerance of the round-trip and intonation measures, cents.
+        n_boot: bootstrap resamples of every interval.
+        n_eval: generated fragments judged on the common results schema.
+        piece_seconds: length of each stitched piece, s (the report's minutes; 60 at ``book``).
+        window_seconds: window of the maqam-consistency measure, s.
+        n_pieces: pieces per stitching method (one maqam each, round the list).
+        overlap_frames: latent frames shared by consecutive windows when stitching.
+        n_resample: RePaint resampling of the outpainting method (1: none).
+        torch_threads: torch threads while the chapter runs (0: torch's default).
+    """
+
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    ae_preset: str = "book"
+    ae_train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=300, batch_size=8, lr=1e-3, warmup_steps=20, ckpt_every=300, device="cpu", progress=False))
+    ae_crop_frames: int = 64
+    latent_items: int = 512
+    vocoder_preset: str = "book"
+    vocoder_train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=1500, batch_size=8, lr=1e-3, warmup_steps=50, ckpt_every=1500, device="cpu",
+        progress=False))
+    vocoder_crop_frames: int = 32
+    fragment_frames: int = 256
+    fragment_stride: int = 64
+    preset: str = "latent"
+    schedule: str = "cosine"
+    T: int = 1000
+    target: str = "eps"
+    loss: str = "mse"
+    p_uncond: float = 0.1
+    train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
+        steps=800, batch_size=16, lr=2e-3, warmup_steps=40))
+    p_generate: float = 0.25
+    p_prefix: float = 0.5
+    p_suffix: float = 0.1
+    sample_steps: int = 10
+    n_roundtrip: int = 16
+    gl_iter: int = 32
+    tol_cents: float = 15.0
+    n_boot: int = 1000
+    n_eval: int = 32
+    piece_seconds: float = 60.0
+    window_seconds: float = 10.0
+    n_pieces: int = 4
+    overlap_frames: int = 16
+    n_resample: int = 2
+    torch_threads: int = 1
+
+
+@dataclass(frozen=True)
 class LSTMChapterConfig:
     """Chapter 7 (LSTM on note tokens) and ``maqamgen train lstm``: tokens, model, training, studies.
 
@@ -482,6 +555,7 @@ class Profile:
         pca: Chapter 3 settings (PCA Gaussian).
         ddpm: Chapter 4 settings (U-Net DDPM; also ``maqamgen train unet``).
         scaling: Chapter 5 settings (scaling and middle-part hallucination).
+        latent: Chapter 6 settings (latent diffusion and stitching; also ``maqamgen train latent``).
         lstm: Chapter 7 settings (LSTM on note tokens; also ``maqamgen train lstm``).
     """
 
@@ -495,6 +569,7 @@ class Profile:
     pca: PCAChapterConfig = field(default_factory=PCAChapterConfig)
     ddpm: DDPMChapterConfig = field(default_factory=DDPMChapterConfig)
     scaling: ScalingChapterConfig = field(default_factory=ScalingChapterConfig)
+    latent: LatentChapterConfig = field(default_factory=LatentChapterConfig)
     lstm: LSTMChapterConfig = field(default_factory=LSTMChapterConfig)
 
     def to_dict(self) -> dict:
@@ -534,6 +609,15 @@ PROFILES: dict[str, Profile] = {
         scaling=ScalingChapterConfig(sizes=((64, 32), (64, 64), (64, 128)), steps=6,
                                      n_eval_frames=256, eval_steps=3, probe_ts=(200,), n_loss_t=2,
                                      n_probe=4, n_bins=6, n_long=1),
+        latent=LatentChapterConfig(
+            ae_train=TrainConfig(steps=6, batch_size=4, lr=1e-3, ckpt_every=6, device="cpu", progress=False),
+            latent_items=32,
+            vocoder_train=TrainConfig(steps=4, batch_size=4, lr=1e-3, ckpt_every=4, device="cpu",
+                                      progress=False),
+            fragment_frames=64, fragment_stride=32,
+            train=DDPMChapterConfig.training(steps=8, batch_size=4, warmup_steps=0),
+            sample_steps=3, n_roundtrip=3, gl_iter=4, n_boot=100, n_eval=4, piece_seconds=8.0,
+            window_seconds=4.0, n_pieces=2, overlap_frames=4, n_resample=1),
         lstm=LSTMChapterConfig(train=LSTMChapterConfig.training(steps=30), windows=(16, 64),
                                seeds=(0, 1), val_every=10, n_bach=12,
                                bach_val=3, prompt_seconds=2.0, gen_seconds=5.0, n_judge=2,
@@ -578,6 +662,18 @@ PROFILES: dict[str, Profile] = {
                                      preset="report", steps=5000, batch_size=32, n_eval_frames=16384,
                                      eval_steps=50, probe_ts=(20, 100, 200, 500, 800), n_loss_t=16,
                                      n_probe=128, n_bins=12, n_long=8, torch_threads=0),
+        latent=LatentChapterConfig(
+            features=FeatureConfig(n_mels=128, frames=128, hop_length=256, f_max=4000.0),
+            ae_preset="full",
+            ae_train=TrainConfig(steps=20000, batch_size=32, lr=5e-4, warmup_steps=200, device="auto"),
+            ae_crop_frames=128, latent_items=4096,
+            vocoder_train=TrainConfig(steps=50000, batch_size=16, lr=5e-4, warmup_steps=500,
+                                      device="auto"),
+            fragment_frames=512, fragment_stride=128, preset="report",
+            train=DDPMChapterConfig.training(steps=50000, batch_size=32, lr=2e-4, warmup_steps=500,
+                                             device="auto"),
+            sample_steps=50, n_roundtrip=128, gl_iter=64, n_eval=256, piece_seconds=120.0,
+            n_pieces=16, overlap_frames=32, n_resample=4, torch_threads=0),
         lstm=LSTMChapterConfig(preset="full", train=LSTMChapterConfig.training(steps=3000, batch_size=32, lr=2e-3),
                                seeds=(0, 1, 2, 3, 4), n_bach=371, bach_val=37,
                                gen_seconds=20.0, n_judge=24, drift_seconds=600.0, drift_window_s=30.0,

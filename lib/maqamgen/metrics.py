@@ -1050,3 +1050,54 @@ def multi_resolution_stft_distance(y_hat, y, sr: int = 22050, match_rms: bool = 
                 for nf, hop in vocoder.STFT_RESOLUTIONS)
     floor = vocoder.POWER_FLOOR if power_floor is None else float(power_floor)
     return float(vocoder.multi_resolution_stft_loss(a[None], b[None], res, floor))
+
+
+def overlap_hf_ratio(power, overlap_frames, hf_fraction: float = 0.5) -> float:
+    """How much high-frequency energy the overlap frames of a stitched piece keep (1 = no change).
+
+    With ``P`` the linear power spectrogram, ``R`` its top ``ceil(hf_fraction F)`` rows (rows run
+    from low to high frequency), ``O`` the overlap frames and ``O'`` the others,
+
+        ratio = mean_{r in R, n in O} P[r, n] / mean_{r in R, n in O'} P[r, n].
+
+    Unitless (a ratio of powers; ``10 log10(ratio)`` in dB). Averaging or blending overlapping
+    windows (cross-fade, MultiDiffusion) averages out detail that the windows do not share, so
+    it tends to fall below 1 there; a stationary piece gives 1.
+
+    Args:
+        power: ``(F, N)`` non-negative linear power (e.g. ``10 ** (S_dB / 10)``), rows low to high.
+        overlap_frames: ``(N,)`` bool, the frames produced by blending/averaging or shared by
+            windows (:attr:`maqamgen.diffusion.stitch.Stitched.overlap_frames`).
+        hf_fraction: share of the rows counted as high frequency, in ``(0, 1]``.
+
+    Returns:
+        The ratio as a float: ``inf`` when the other frames hold no high-frequency energy but the
+        overlap does, NaN when neither does.
+
+    Raises:
+        ConfigError: shapes that do not match, negative or non-finite power, ``hf_fraction``
+            outside ``(0, 1]``, or no overlap frame / no other frame (e.g. ``concat``, which has
+            no overlap: skip it rather than report a number).
+
+    Used in: book/part1/06_latent_diffusion.md
+    """
+    from maqamgen.errors import ConfigError
+
+    P = np.asarray(power, dtype=np.float64)
+    ov = np.asarray(overlap_frames, dtype=bool)
+    if P.ndim != 2 or ov.shape != (P.shape[1],):
+        raise ConfigError(f"power must be (F, N) and overlap_frames (N,), got {P.shape} and {ov.shape}")
+    if not np.isfinite(P).all() or (P < 0).any():
+        raise ConfigError("power must be finite and non-negative (linear power, e.g. 10 ** (dB / 10))")
+    if not 0 < hf_fraction <= 1:
+        raise ConfigError(f"hf_fraction must be in (0, 1], got {hf_fraction}")
+    if not ov.any() or ov.all():
+        which = "no overlap frame" if not ov.any() else "no frame outside the overlaps"
+        raise ConfigError(f"overlap_hf_ratio needs both overlap and other frames; got {which} "
+                          f"among {ov.size}")
+    F = P.shape[0]
+    hf = P[F - int(np.ceil(hf_fraction * F)):]
+    num, den = float(hf[:, ov].mean()), float(hf[:, ~ov].mean())
+    if den == 0:
+        return float("nan") if num == 0 else float("inf")
+    return num / den

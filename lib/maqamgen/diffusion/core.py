@@ -17,6 +17,12 @@ Models are called as ``model(x_t, t)`` or, when a condition is given, ``model(x_
 with ``x_t`` of shape ``(B, ...)`` and ``t`` a ``(B,)`` int64 tensor. A condition is a tensor of
 class labels ``(B,)`` (int64; :data:`NULL_LABEL` = -1 is the null class of classifier-free
 guidance), a float tensor ``(B, D)`` (the zero vector is the null condition), or a dict of these.
+A dict may also carry a context (:data:`CONTEXT_KEYS`): ``known`` (clean data whose known part is
+kept) and ``mask`` (1 = known, 0 = generate). The context is not a class condition: guidance and
+condition dropout leave it alone. A network built for it (``UNetConfig(inpainting=True)``) learns
+mask-conditioned in- and outpainting with :class:`InpaintingObjective` (Stable Audio's inpainting
+training) and continues a phrase with :func:`continue_sample`; :func:`inpaint` (RePaint) needs no
+such training.
 
 The maths is written out here (the book shows it); diffusers' ``DDPMScheduler`` and
 ``DDIMScheduler`` serve as the numerical oracle in ``tests/test_diffusion.py``.
@@ -42,6 +48,7 @@ __all__ = [
     "SPACINGS",
     "VARIANCE_TYPES",
     "NULL_LABEL",
+    "CONTEXT_KEYS",
     "BETA_SCHEDULES",
     "Cond",
     "linear_betas",
@@ -65,6 +72,9 @@ __all__ = [
     "guided_output",
     "diffusion_loss",
     "DiffusionObjective",
+    "random_time_masks",
+    "with_context",
+    "InpaintingObjective",
     "Step",
     "sampling_timesteps",
     "q_posterior",
@@ -76,6 +86,7 @@ __all__ = [
     "repaint_path",
     "q_renoise",
     "inpaint",
+    "continue_sample",
 ]
 
 TARGETS = ("eps", "x0", "v")
@@ -83,6 +94,8 @@ LOSSES = ("mse", "mae")
 SPACINGS = ("leading", "trailing", "linspace")
 VARIANCE_TYPES = ("fixed_small", "fixed_large")
 NULL_LABEL = -1
+CONTEXT_KEYS = ("known", "mask")
+"""Keys of a dict condition that are context (the known data and its mask), not class condition."""
 
 Cond = Any  # Tensor | dict[str, Tensor] | None
 
@@ -363,19 +376,25 @@ def x0_eps_from_output(model_output: Tensor, x_t: Tensor, t: Tensor | int, sched
 # --------------------------------------------------------------------------------------------
 
 def null_cond(cond: Cond) -> Cond:
-    """The null condition of the same structure: labels -> :data:`NULL_LABEL`, vectors -> 0."""
+    """The null condition of the same structure: labels -> :data:`NULL_LABEL`, vectors -> 0.
+
+    The context entries of a dict (:data:`CONTEXT_KEYS`) are kept as they are.
+    """
     if cond is None:
         return None
     if isinstance(cond, dict):
-        return {k: null_cond(v) for k, v in cond.items()}
+        return {k: v if k in CONTEXT_KEYS else null_cond(v) for k, v in cond.items()}
     if cond.dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
         return torch.full_like(cond, NULL_LABEL)
     return torch.zeros_like(cond)
 
 
 def _where_keep(keep: Tensor, cond: Cond, null: Cond) -> Cond:
+    """Per sample, ``cond`` where ``keep`` else ``null``; context entries of a dict pass through."""
+    if cond is None:
+        return None
     if isinstance(cond, dict):
-        return {k: _where_keep(keep, cond[k], null[k]) for k in cond}
+        return {k: cond[k] if k in CONTEXT_KEYS else _where_keep(keep, cond[k], null[k]) for k in cond}
     k = keep.to(cond.device).reshape(-1, *([1] * (cond.ndim - 1)))
     return torch.where(k, cond, null)
 
@@ -385,7 +404,7 @@ def drop_cond(cond: Cond, p_uncond: float, generator: torch.Generator | None = N
 
     This is the training half of classifier-free guidance (Ho & Salimans 2022): one network
     learns both ``eps(x_t, t, c)`` and ``eps(x_t, t, null)``. All parts of a dict condition are
-    dropped together.
+    dropped together, except its context (:data:`CONTEXT_KEYS`), which every sample keeps.
 
     Args:
         cond: ``(B,)`` labels, ``(B, D)`` vectors or a dict of these; None passes through.
@@ -394,15 +413,24 @@ def drop_cond(cond: Cond, p_uncond: float, generator: torch.Generator | None = N
     """
     if cond is None or p_uncond <= 0:
         return cond
-    first = next(iter(cond.values())) if isinstance(cond, dict) else cond
+    if isinstance(cond, dict):
+        parts = [v for k, v in cond.items() if k not in CONTEXT_KEYS and v is not None]
+        if not parts:
+            return cond
+        first = parts[0]
+    else:
+        first = cond
     u = torch.rand(first.shape[0], generator=generator,
                    device=generator.device if generator is not None else first.device)
     return _where_keep(u >= p_uncond, cond, null_cond(cond))
 
 
 def _cat_cond(a: Cond, b: Cond) -> Cond:
+    """The conditions of two batches as one batch; a context entry of batch 1 (e.g. a ``(1, 1, 1, W)``
+    mask shared by every sample) is kept as it is, it broadcasts to any batch."""
     if isinstance(a, dict):
-        return {k: torch.cat([a[k], b[k]]) for k in a}
+        return {k: a[k] if a[k] is None or (k in CONTEXT_KEYS and a[k].shape[0] == 1 and b[k] is a[k])
+                else torch.cat([a[k], b[k]]) for k in a}
     return torch.cat([a, b])
 
 
@@ -412,7 +440,8 @@ def guided_output(model: Callable, x_t: Tensor, t: Tensor, cond: Cond = None,
 
     ``out = out(null) + w (out(cond) - out(null))``: ``w = 1`` is the plain conditional model,
     ``w = 0`` the unconditional one, ``w > 1`` follows the condition more strongly. Conditional
-    and unconditional passes run as one batch of ``2B``.
+    and unconditional passes run as one batch of ``2B``; both see the same context
+    (:data:`CONTEXT_KEYS`).
 
     Args:
         model: called as ``model(x_t, t)`` (``cond`` None) or ``model(x_t, t, cond)``.
@@ -439,10 +468,24 @@ def guided_output(model: Callable, x_t: Tensor, t: Tensor, cond: Cond = None,
 # Training loss
 # --------------------------------------------------------------------------------------------
 
+def _weighted_mean(err: Tensor, weight: Tensor | None) -> Tensor:
+    """``sum(weight * err) / sum(weight)`` over every element (``weight`` broadcast to ``err``);
+    the plain mean when ``weight`` is None, 0 when every weight is 0."""
+    if weight is None:
+        return err.mean()
+    try:
+        w = torch.broadcast_to(weight.to(err.device, err.dtype), err.shape)
+    except RuntimeError:
+        raise ConfigError(f"loss weight of shape {tuple(weight.shape)} does not broadcast to the "
+                          f"data's shape {tuple(err.shape)}") from None
+    return (w * err).sum() / w.sum().clamp(min=torch.finfo(err.dtype).tiny)
+
+
 def diffusion_loss(model: Callable, x0: Tensor, schedule: Schedule, target: str = "eps",
                    loss: str = "mse", cond: Cond = None, p_uncond: float = 0.0,
                    t: Tensor | None = None, eps: Tensor | None = None,
-                   generator: torch.Generator | None = None) -> Tensor:
+                   generator: torch.Generator | None = None,
+                   weight: Tensor | None = None) -> Tensor:
     """The simple diffusion loss ``E_{t, eps} || target - model(x_t, t, c) ||`` (Ho et al. 2020, eq. 14).
 
     Args:
@@ -457,6 +500,8 @@ def diffusion_loss(model: Callable, x0: Tensor, schedule: Schedule, target: str 
         eps: noise of ``x0``'s shape; drawn when None.
         generator: source of ``t``, ``eps`` and the drops (the global RNG when None, which
             :func:`maqamgen.train.train` seeds and checkpoints).
+        weight: per-element weights broadcastable to ``x0`` (e.g. ``1 - mask``: the region to
+            generate only); the loss is ``sum(weight * err) / sum(weight)``. None: the plain mean.
 
     Returns:
         Scalar loss.
@@ -475,14 +520,29 @@ def diffusion_loss(model: Callable, x0: Tensor, schedule: Schedule, target: str 
     out = model(x_t, t) if cond is None else model(x_t, t, cond)
     y = training_target(x0, eps, t, schedule, target)
     err = out - y
-    return err.pow(2).mean() if loss == "mse" else err.abs().mean()
+    return _weighted_mean(err.pow(2) if loss == "mse" else err.abs(), weight)
+
+
+def _x0_and_cond(batch) -> tuple[Tensor, Cond]:
+    """A training batch as ``(x0, cond)``: ``x0``, ``(x0,)``, ``(x0, cond)``,
+    ``(x0, label, vec)`` (cond ``{"label": label, "vec": vec}``) or ``{"x0": ..., "cond": ...}``."""
+    if isinstance(batch, dict):
+        return batch["x0"], batch.get("cond")
+    if isinstance(batch, (tuple, list)):
+        if len(batch) > 3:
+            raise ConfigError(f"a batch tuple is (x0[, cond]) or (x0, label, vec); got {len(batch)} items")
+        if len(batch) == 3:
+            return batch[0], {"label": batch[1], "vec": batch[2]}
+        return batch[0], (batch[1] if len(batch) > 1 else None)
+    return batch, None
 
 
 @dataclass
 class DiffusionObjective:
     """``loss_fn(model, batch)`` for :func:`maqamgen.train.train`, wrapping :func:`diffusion_loss`.
 
-    A batch is ``x0``, ``(x0, cond)`` or a dict with ``x0`` and optionally ``cond``.
+    A batch is ``x0``, ``(x0, cond)``, ``(x0, label, vec)`` (the condition
+    ``{"label": label, "vec": vec}``) or a dict with ``x0`` and optionally ``cond``.
 
     Attributes:
         schedule: the noise schedule.
@@ -497,14 +557,131 @@ class DiffusionObjective:
     p_uncond: float = 0.0
 
     def __call__(self, model: Callable, batch) -> Tensor:
-        if isinstance(batch, dict):
-            x0, cond = batch["x0"], batch.get("cond")
-        elif isinstance(batch, (tuple, list)):
-            x0, cond = batch[0], (batch[1] if len(batch) > 1 else None)
-        else:
-            x0, cond = batch, None
+        x0, cond = _x0_and_cond(batch)
         return diffusion_loss(model, x0, self.schedule, self.target, self.loss, cond=cond,
                               p_uncond=self.p_uncond)
+
+
+# --------------------------------------------------------------------------------------------
+# Mask-conditioned inpainting (Stable Audio's inpainting training)
+# --------------------------------------------------------------------------------------------
+
+def random_time_masks(batch: int, width: int, generator: torch.Generator | None = None,
+                      p_generate: float = 0.25, p_prefix: float = 0.5, p_suffix: float = 0.1,
+                      min_frac: float = 0.1, max_frac: float = 0.75) -> Tensor:
+    """Random masks over time (the last axis) for inpainting training, 1 = known, 0 = generate.
+
+    Each sample is, independently, one of four kinds:
+
+    * generate (probability ``p_generate``): all 0, plain generation;
+    * prefix (``p_prefix``): the first ``k`` frames known, the rest generated (continuation);
+    * suffix (``p_suffix``): the last ``k`` frames known (generating what leads into them);
+    * infill (the rest, ``1 - p_generate - p_prefix - p_suffix``): a span of ``k`` frames at a
+      uniform interior position is generated, at least one frame on each side of it known
+      (bridging two known stretches, as when stitching windows).
+
+    ``k`` is uniform over the integers in ``[ceil(min_frac W), floor(max_frac W)]`` (kept within
+    ``1..W-1``; an infill span within ``1..W-2``).
+
+    Args:
+        batch: ``B``.
+        width: ``W``, the number of frames (at least 3).
+        generator: seeded source of the draws (same masks for the same seed; global RNG when None).
+        p_generate, p_prefix, p_suffix: probabilities of the first three kinds (sum at most 1).
+        min_frac, max_frac: range of ``k / W``, ``0 < min_frac <= max_frac < 1``.
+
+    Returns:
+        ``(B, 1, 1, W)`` float32 masks, on the generator's device (CPU when None).
+
+    Raises:
+        ConfigError: probabilities or fractions out of range, ``W < 3``.
+    """
+    probs = (p_generate, p_prefix, p_suffix)
+    if any(not 0.0 <= p <= 1.0 for p in probs) or sum(probs) > 1.0 + 1e-9:
+        raise ConfigError(f"mask probabilities (generate, prefix, suffix) = {probs} must lie in "
+                          f"[0, 1] and sum to at most 1")
+    if not 0.0 < min_frac <= max_frac < 1.0:
+        raise ConfigError(f"need 0 < min_frac <= max_frac < 1, got {min_frac}, {max_frac}")
+    if int(width) < 3 or int(batch) < 0:
+        raise ConfigError(f"random_time_masks needs width >= 3 and batch >= 0, got {width}, {batch}")
+    B, W = int(batch), int(width)
+    dev = generator.device if generator is not None else torch.device("cpu")
+    u = torch.rand(B, generator=generator, device=dev)  # the kind
+    lo = min(max(1, math.ceil(min_frac * W)), W - 1)
+    hi = max(lo, min(W - 1, math.floor(max_frac * W)))
+    k = torch.randint(lo, hi + 1, (B, 1), generator=generator, device=dev)
+    r = torch.rand(B, 1, generator=generator, device=dev)  # where an infill span starts
+    w = torch.arange(W, device=dev)[None, :]
+    prefix = w < k
+    suffix = w >= W - k
+    span = k.clamp(max=W - 2)
+    start = 1 + (r * (W - span - 1)).long().clamp(max=W - span - 2)
+    infill = (w < start) | (w >= start + span)
+    c1, c2, c3 = p_generate, p_generate + p_prefix, p_generate + p_prefix + p_suffix
+    kind = u[:, None]
+    known = torch.where(kind < c1, torch.zeros_like(prefix),
+                        torch.where(kind < c2, prefix, torch.where(kind < c3, suffix, infill)))
+    return known.to(torch.float32).reshape(B, 1, 1, W)
+
+
+def with_context(cond: Cond, known: Tensor, mask: Tensor) -> dict:
+    """A dict condition holding ``cond`` and the context ``known`` and ``mask`` (:data:`CONTEXT_KEYS`).
+
+    Args:
+        cond: None, ``(B,)`` int labels (-> ``label``), ``(B, D)`` float vectors (-> ``vec``) or a dict.
+        known: ``(B, ...)`` clean data whose known part is kept.
+        mask: 1 = known, 0 = generate, broadcastable per channel (e.g. ``(B, 1, 1, W)``).
+
+    Returns:
+        ``{**cond, "known": known, "mask": mask}``.
+    """
+    if cond is None:
+        base = {}
+    elif isinstance(cond, dict):
+        base = dict(cond)
+    else:
+        base = {"vec" if cond.is_floating_point() else "label": cond}
+    return {**base, "known": known, "mask": mask}
+
+
+@dataclass
+class InpaintingObjective(DiffusionObjective):
+    """:class:`DiffusionObjective` for a network that also sees the context ``[known * mask, mask]``.
+
+    Stable Audio's inpainting training: each sample draws a random time mask
+    (:func:`random_time_masks`), the condition gains ``known = x0`` and ``mask`` (a tensor
+    condition becomes ``{"label": ...}`` or ``{"vec": ...}``), and the loss counts only the
+    region to generate (``weight = 1 - mask``, normalised by its size; an all-0 mask gives the
+    plain loss). Classifier-free guidance drops the label and vector, never the context.
+
+    Attributes:
+        p_generate, p_prefix, p_suffix, min_frac, max_frac: the masks' distribution (see
+            :func:`random_time_masks`; the rest of the probability is infill).
+        generator: source of the masks, ``t``, noise and drops (None: the global RNG, which
+            :func:`maqamgen.train.train` seeds and checkpoints).
+    """
+
+    p_generate: float = 0.25
+    p_prefix: float = 0.5
+    p_suffix: float = 0.1
+    min_frac: float = 0.1
+    max_frac: float = 0.75
+    generator: torch.Generator | None = field(default=None, repr=False, compare=False)
+
+    def masks(self, batch: int, width: int) -> Tensor:
+        """``(B, 1, 1, W)`` random masks of this objective's distribution."""
+        return random_time_masks(batch, width, self.generator, self.p_generate, self.p_prefix,
+                                 self.p_suffix, self.min_frac, self.max_frac)
+
+    def __call__(self, model: Callable, batch) -> Tensor:
+        x0, cond = _x0_and_cond(batch)
+        if x0.ndim < 2:
+            raise ConfigError(f"inpainting data must be (B, ..., W), got shape {tuple(x0.shape)}")
+        m = self.masks(x0.shape[0], x0.shape[-1]).to(x0.device, x0.dtype)
+        m = m.reshape(x0.shape[0], *([1] * (x0.ndim - 2)), x0.shape[-1])
+        return diffusion_loss(model, x0, self.schedule, self.target, self.loss,
+                              cond=with_context(cond, x0, m), p_uncond=self.p_uncond,
+                              generator=self.generator, weight=1.0 - m)
 
 
 # --------------------------------------------------------------------------------------------
@@ -817,6 +994,16 @@ def q_renoise(x_s: Tensor, s: int, t: int, schedule: Schedule,
     return a.sqrt() * x_s + (1.0 - a).sqrt() * _randn(x_s.shape, generator, x_s)
 
 
+def _broadcast_mask(mask: Tensor, x: Tensor) -> Tensor:
+    """``mask`` broadcast to ``x``'s shape, in its dtype and on its device; a ConfigError naming
+    the shapes when it does not broadcast."""
+    try:
+        return torch.broadcast_to(mask.to(x.device), x.shape).to(x.dtype)
+    except RuntimeError:
+        raise ConfigError(f"mask of shape {tuple(mask.shape)} does not broadcast to the data's "
+                          f"shape {tuple(x.shape)}") from None
+
+
 def inpaint(model: Callable, known_x0: Tensor, mask: Tensor, schedule: Schedule, *,
             sampler: str = "ddim", steps: int | None = 50, eta: float = 0.0,
             jump_length: int = 1, n_resample: int = 1, target: str = "eps", cond: Cond = None,
@@ -848,11 +1035,7 @@ def inpaint(model: Callable, known_x0: Tensor, mask: Tensor, schedule: Schedule,
     """
     if sampler not in ("ddim", "ddpm"):
         raise ConfigError(f"unknown sampler {sampler!r}; known: ddim, ddpm")
-    try:
-        mask = torch.broadcast_to(mask.to(known_x0.device), known_x0.shape).to(known_x0.dtype)
-    except RuntimeError:
-        raise ConfigError(f"mask of shape {tuple(mask.shape)} does not broadcast to the data's "
-                          f"shape {tuple(known_x0.shape)}") from None
+    mask = _broadcast_mask(mask, known_x0)
     timesteps = sampling_timesteps(steps or schedule.T, schedule.T, spacing) + [-1]
     path = repaint_path(len(timesteps) - 1, jump_length, n_resample)
     x = _initial_noise(known_x0.shape, x_T, generator, known_x0.device, known_x0.dtype)
@@ -873,3 +1056,37 @@ def inpaint(model: Callable, known_x0: Tensor, mask: Tensor, schedule: Schedule,
             known_s = q_sample(known_x0, s, None, schedule, generator)
             x = mask * known_s + (1.0 - mask) * x
     return x
+
+
+def continue_sample(model: Callable, known_x0: Tensor, mask: Tensor, schedule: Schedule, *,
+                    steps: int = 50, target: str = "eps", cond: Cond = None,
+                    guidance_scale: float = 1.0, generator: torch.Generator | None = None,
+                    eta: float = 0.0, clip_x0: float | None = None, x_T: Tensor | None = None,
+                    spacing: str = "leading", progress: bool = False) -> Tensor:
+    """Mask-conditioned continuation (and infilling) with a network trained by :class:`InpaintingObjective`.
+
+    Runs :func:`ddim_sample` with the condition ``with_context(cond, known_x0, mask)``, so the
+    network sees the known region at every step, then pastes the known region back:
+    ``mask * known_x0 + (1 - mask) * x``. Unlike :func:`inpaint` (RePaint) the network itself
+    makes the generated region agree with the context; one pass, no resampling. The same is
+    ``ddim_sample(model, shape, schedule, cond={"label": ..., "known": ..., "mask": ...})``
+    without the final paste.
+
+    Args:
+        model: a denoiser that reads the context (e.g. ``UNet(inpainting=True)``).
+        known_x0: ``(B, C, H, W)`` data whose known region is kept (values elsewhere are unseen).
+        mask: 1 = known, 0 = generate, broadcastable to ``(B, 1, H, W)`` (e.g. ``(1, 1, 1, W)``).
+        schedule: the noise schedule the model was trained with.
+        steps, target, cond, guidance_scale, generator, eta, clip_x0, x_T, spacing, progress:
+            as :func:`ddim_sample` (guidance drops the label and vector, never the context).
+
+    Returns:
+        ``(B, C, H, W)`` samples equal to ``known_x0`` where ``mask`` is 1.
+    """
+    full = _broadcast_mask(mask, known_x0)
+    x = ddim_sample(model, tuple(known_x0.shape), schedule, steps=steps, eta=eta, target=target,
+                    cond=with_context(cond, known_x0, mask.to(known_x0.device)),
+                    guidance_scale=guidance_scale, generator=generator, x_T=x_T, clip_x0=clip_x0,
+                    spacing=spacing, device=known_x0.device, dtype=known_x0.dtype,
+                    progress=progress)
+    return full * known_x0 + (1.0 - full) * x

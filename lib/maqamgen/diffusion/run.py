@@ -58,6 +58,12 @@ class DenoiserSpec:
         target: what the network predicts (``eps``, ``x0`` or ``v``).
         loss: ``mse`` or ``mae``.
         p_uncond: classifier-free-guidance label-drop probability.
+        cond_dim: size of a continuous condition vector besides the label (0: none; Chapter 6
+            gives the tonic this way); the data set then yields ``(x, label, vec)``.
+        masks: ``(p_generate, p_prefix, p_suffix)``: train with random inpainting masks
+            (:class:`maqamgen.diffusion.InpaintingObjective`; the network gets the known frames
+            and the mask as extra input channels), so one model generates and continues; None:
+            plain generation.
         train: the training (:class:`maqamgen.config.TrainConfig`: steps, batch, optimizer,
             learning rate and warm-up, weight decay, gradient clipping, EMA, seed); a chapter's
             spec takes it from its config (e.g. ``DDPMChapterConfig.train``).
@@ -70,6 +76,8 @@ class DenoiserSpec:
     target: str = "eps"
     loss: str = "mse"
     p_uncond: float = 0.1
+    cond_dim: int = 0
+    masks: tuple[float, float, float] | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
@@ -97,9 +105,28 @@ class DenoiserSpec:
         """``train.optimizer``."""
         return self.train.optimizer
 
+    @property
+    def inpainting(self) -> bool:
+        """Trained with inpainting masks (the network takes known frames and a mask)."""
+        return self.masks is not None
+
     def build(self, n_classes: int, in_channels: int = 1) -> nn.Module:
-        """The untrained network: ``nets.build(net, preset)`` with the label and channel counts."""
-        return nets.build(self.net, self.preset, n_classes=n_classes, in_channels=in_channels)
+        """The untrained network: ``nets.build(net, preset)`` with the label and channel counts
+        (and the condition vector and inpainting inputs when the spec has them)."""
+        extra = {"cond_dim": self.cond_dim} if self.cond_dim else {}
+        if self.inpainting:
+            extra["inpainting"] = True
+        return nets.build(self.net, self.preset, n_classes=n_classes, in_channels=in_channels, **extra)
+
+    def objective(self) -> diffusion.DiffusionObjective:
+        """The training loss: :class:`maqamgen.diffusion.DiffusionObjective`, or
+        :class:`maqamgen.diffusion.InpaintingObjective` with :attr:`masks`."""
+        schedule = self.make_schedule()
+        if not self.inpainting:
+            return diffusion.DiffusionObjective(schedule, self.target, self.loss, self.p_uncond)
+        p_generate, p_prefix, p_suffix = self.masks
+        return diffusion.InpaintingObjective(schedule, self.target, self.loss, self.p_uncond,
+                                             p_generate=p_generate, p_prefix=p_prefix, p_suffix=p_suffix)
 
     def train_config(self, progress: bool | None = None, device: str | None = None) -> TrainConfig:
         """``train``, with the progress bar and device of this run (None: ``train``'s own)."""
@@ -126,6 +153,9 @@ class DenoiserSpec:
         try:
             tr = dict(d["train"])
             tr["betas"] = tuple(tr.get("betas", TrainConfig.betas))
+            d = dict(d)
+            if d.get("masks") is not None:
+                d["masks"] = tuple(float(p) for p in d["masks"])
             return cls(**{**d, "train": TrainConfig(**tr)})
         except (KeyError, TypeError) as e:
             raise ConfigError(f"not a denoiser spec of this maqamgen ({e})") from None
@@ -160,6 +190,7 @@ class Trained:
         normalizer, fcfg, sr: the features it was trained on.
         out_dir: the run folder.
         cached: loaded from the cache rather than trained in this call.
+        sample_shape: one sample's ``(C, H, W)`` when it is not the features' patch (latents).
     """
 
     spec: DenoiserSpec
@@ -173,10 +204,13 @@ class Trained:
     sr: int
     out_dir: Path
     cached: bool = False
+    sample_shape: tuple[int, int, int] | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
         """One sample's shape ``(C, H, W)``."""
+        if self.sample_shape is not None:
+            return tuple(self.sample_shape)
         return (self.model.config.in_channels, self.fcfg.n_mels, self.fcfg.frames)
 
     @property
@@ -190,7 +224,7 @@ def _record(spec, train_set, seconds, steps) -> dict:
             "normalizer": train_set.normalizer.to_dict(),
             "features": dataclasses.asdict(train_set.config), "sr": train_set.sr,
             "n_train": len(train_set), "in_channels": int(train_set.x.shape[1]),
-            "data": data_digest(train_set)}
+            "sample_shape": [int(v) for v in train_set.x.shape[1:]], "data": data_digest(train_set)}
 
 
 def load_denoiser(out_dir: str | Path) -> Trained:
@@ -222,6 +256,10 @@ def load_denoiser(out_dir: str | Path) -> Trained:
         in_channels = int(rec.get("in_channels", 1))
         normalizer = features.Normalizer(**rec["normalizer"])
         seconds, sr = float(rec["seconds"]), int(rec["sr"])
+        shape = rec.get("sample_shape")
+        shape = tuple(int(v) for v in shape) if shape is not None else None
+        if shape is not None and (len(shape) != 3 or min(shape) < 1):
+            raise ValueError(f"sample_shape {shape}")
         model = spec.build(len(maqamat), in_channels)
     except ConfigError as e:
         raise ConfigError(f"unreadable {RECORD} ({e})", out) from None
@@ -231,7 +269,8 @@ def load_denoiser(out_dir: str | Path) -> Trained:
     trainer.load_checkpoint(out, model)
     return Trained(spec=spec, model=model.eval(), schedule=spec.make_schedule(),
                    losses=trainer.read_losses(out), seconds=seconds, maqamat=maqamat,
-                   normalizer=normalizer, fcfg=fcfg, sr=sr, out_dir=out, cached=True)
+                   normalizer=normalizer, fcfg=fcfg, sr=sr, out_dir=out, cached=True,
+                   sample_shape=shape)
 
 
 def _read_record(rec_path: Path) -> dict:
@@ -289,7 +328,7 @@ def _train_denoiser(spec, train_set, out: Path, cached_dir: bool, resume: bool, 
     torch.manual_seed(spec.train.seed)
     model = spec.build(len(train_set.maqamat), int(train_set.x.shape[1]))
     schedule = spec.make_schedule()
-    objective = diffusion.DiffusionObjective(schedule, spec.target, spec.loss, spec.p_uncond)
+    objective = spec.objective()
     prev_seconds = 0.0
     if resume and rec_path.exists():
         try:
@@ -304,12 +343,12 @@ def _train_denoiser(spec, train_set, out: Path, cached_dir: bool, resume: bool, 
     return Trained(spec=spec, model=res.ema_model().cpu().eval(), schedule=schedule,
                    losses=trainer.read_losses(out), seconds=seconds, maqamat=train_set.maqamat,
                    normalizer=train_set.normalizer, fcfg=train_set.config, sr=train_set.sr,
-                   out_dir=out, cached=False)
+                   out_dir=out, cached=False, sample_shape=tuple(int(v) for v in train_set.x.shape[1:]))
 
 
 def sample(trained: Trained, labels, sampler: str = "ddim", steps: int = 20,
            guidance_scale: float = 2.0, seed: int = 0, batch: int = 64,
-           return_trajectory: bool = False):
+           return_trajectory: bool = False, vec=None, clip: float | None = 1.0):
     """Generate normalised log-mel patches of the given maqam labels.
 
     Args:
@@ -321,9 +360,12 @@ def sample(trained: Trained, labels, sampler: str = "ddim", steps: int = 20,
         seed: seeds the noise (same seed, same samples).
         batch: samples per network call.
         return_trajectory: also return the trajectory of the first batch (list of ``x_t``).
+        vec: ``(N, cond_dim)`` condition vectors of a model with ``spec.cond_dim`` (None: none).
+        clip: clamp the predicted ``x0`` and the samples to ``[-clip, clip]`` (1: normalised
+            log-mel patches; None for unbounded data such as unit-variance latents).
 
     Returns:
-        ``(x, seconds)``: ``(N, 1, n_mels, frames)`` samples clipped to [-1, 1] and the wall
+        ``(x, seconds)``: ``(N, *trained.shape)`` samples (clipped to ``clip``) and the wall
         time; with ``return_trajectory``, ``(x, seconds, trajectory)``.
 
     Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md
@@ -331,19 +373,22 @@ def sample(trained: Trained, labels, sampler: str = "ddim", steps: int = 20,
     if sampler not in ("ddim", "ddpm"):
         raise ConfigError(f"unknown sampler {sampler!r}; known: ddim, ddpm")
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    if vec is not None:
+        vec = torch.as_tensor(np.asarray(vec), dtype=torch.float32).reshape(len(labels), -1)
     shape = trained.shape
     g = torch.Generator().manual_seed(int(seed))
     out, traj = [], None
     t0 = time.perf_counter()
     for i in range(0, len(labels), batch):
         lab = labels[i:i + batch]
-        kw = dict(target=trained.spec.target, cond=lab, guidance_scale=guidance_scale, generator=g,
-                  clip_x0=1.0, return_trajectory=return_trajectory and traj is None)
+        cond = lab if vec is None else {"label": lab, "vec": vec[i:i + batch]}
+        kw = dict(target=trained.spec.target, cond=cond, guidance_scale=guidance_scale, generator=g,
+                  clip_x0=clip, return_trajectory=return_trajectory and traj is None)
         fn = diffusion.ddim_sample if sampler == "ddim" else diffusion.ddpm_sample
         r = fn(trained.model, (len(lab), *shape), trained.schedule, steps=steps, **kw)
         if kw["return_trajectory"]:
             r, traj = r
-        out.append(r.clamp(-1, 1))
+        out.append(r.clamp(-clip, clip) if clip is not None else r)
     x = torch.cat(out) if out else torch.zeros((0, *shape))
     seconds = time.perf_counter() - t0
     return (x, seconds, traj) if return_trajectory else (x, seconds)

@@ -497,3 +497,326 @@ def format_table(summary, digits: int = 2) -> str:
                         for c, _ in cols)
         lines.append(str(name).ljust(16) + cells + f"{int(r['n']):5d}" + f"{r['seconds']:8.1f}")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- latent diffusion
+
+TONIC_REF_HZ = 196.0
+"""Reference pitch (G3) of the tonic condition: :func:`tonic_vector` is cents above it / 1200."""
+
+
+def tonic_vector(tonic_hz) -> np.ndarray:
+    """The tonic condition of the latent U-Net: ``(N, 2)`` rows ``[cents(tonic / G3) / 1200, 1]``.
+
+    The second entry says "a tonic is given": classifier-free guidance's null condition (all
+    zeros) is then distinct from every real tonic, including G3 itself.
+    """
+    hz = np.atleast_1d(np.asarray(tonic_hz, dtype=np.float64))
+    if not np.all(np.isfinite(hz) & (hz > 0)):
+        raise ConfigError(f"tonics must be positive frequencies in Hz, got {hz.tolist()}")
+    cents = 1200.0 * np.log2(hz / TONIC_REF_HZ)
+    return np.stack([cents / 1200.0, np.ones_like(cents)], axis=1).astype(np.float32)
+
+
+@dataclass
+class LatentSet:
+    """Latent grids of fragments with their conditions: what :func:`maqamgen.diffusion.run.train_denoiser`
+    trains the latent U-Net on (the fields it reads are those of :class:`maqamgen.features.PatchSet`).
+
+    Attributes:
+        x: ``(N, C, H, W)`` scaled latents (unit variance) of the fragments.
+        labels: ``(N,)`` maqam indices.
+        vec: ``(N, 2)`` tonic conditions (:func:`tonic_vector`).
+        tonic_hz: ``(N,)`` the clips' tonics, Hz.
+        clip_ids, starts, maqamat, normalizer, config, split, sr: as the fragments' :class:`PatchSet`
+            (``config.frames`` is the fragment length in spectrogram frames).
+    """
+
+    x: torch.Tensor
+    labels: torch.Tensor
+    vec: torch.Tensor
+    tonic_hz: np.ndarray
+    clip_ids: list
+    starts: np.ndarray
+    maqamat: tuple
+    normalizer: features.Normalizer
+    config: FeatureConfig
+    split: str
+    sr: int
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def dataset(self) -> torch.utils.data.TensorDataset:
+        """``(latent, label, tonic vector)`` triples for :func:`maqamgen.train.train`."""
+        return torch.utils.data.TensorDataset(self.x, self.labels, self.vec)
+
+
+def fragment_config(lcfg) -> FeatureConfig:
+    """The chapter's log-mel grid with fragments of ``lcfg.fragment_frames`` every ``lcfg.fragment_stride``."""
+    return dataclasses.replace(lcfg.features, frames=int(lcfg.fragment_frames),
+                               patch_stride=int(lcfg.fragment_stride))
+
+
+@torch.no_grad()
+def encode(ae: nn.Module, x: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """Normalised log-mel ``(N, 1, F, T)`` -> scaled latents ``(N, C, F / f, T / t)`` (the mean)."""
+    return torch.cat([ae.to_latent(x[i:i + batch]) for i in range(0, len(x), batch)]) if len(x) else x
+
+
+@torch.no_grad()
+def decode(ae: nn.Module, z: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """Scaled latents ``(N, C, h, w)`` -> normalised log-mel ``(N, 1, F, T)`` clamped to [-1, 1]."""
+    return torch.cat([ae.from_latent(z[i:i + batch]).clamp(-1.0, 1.0) for i in range(0, len(z), batch)])
+
+
+def encode_fragments(ae: TrainedNet, corp, split: str, lcfg) -> tuple[LatentSet, features.PatchSet]:
+    """The fragments of ``split`` (:func:`fragment_config`, the autoencoder's normaliser) and their latents.
+
+    Returns:
+        ``(latents, fragments)``.
+    """
+    ps = features.load_patches(corp, split, fragment_config(lcfg), ae.normalizer)
+    z = encode(ae.model, ps.x)
+    tonic = {c.id: float(c.tonic_hz) for c in corp.split(split)}
+    hz = np.array([tonic[c] for c in ps.clip_ids], dtype=np.float64)
+    vec = torch.from_numpy(tonic_vector(hz)) if len(hz) else torch.zeros(0, 2)
+    return LatentSet(z, ps.labels, vec, hz, list(ps.clip_ids), ps.starts, ps.maqamat, ps.normalizer,
+                     ps.config, split, ps.sr), ps
+
+
+def latent_spec(lcfg, seed: int = 0):
+    """The latent U-Net of the chapter config ``lcfg``: a :class:`maqamgen.diffusion.run.DenoiserSpec`
+    with the tonic condition (``cond_dim=2``) and inpainting-mask training."""
+    from maqamgen.diffusion import run
+
+    return run.DenoiserSpec(net="unet", preset=lcfg.preset, schedule=lcfg.schedule, T=lcfg.T,
+                            target=lcfg.target, loss=lcfg.loss, p_uncond=lcfg.p_uncond, cond_dim=2,
+                            masks=(lcfg.p_generate, lcfg.p_prefix, lcfg.p_suffix),
+                            train=lcfg.train.replace(seed=int(seed)))
+
+
+def sample_fragments(trained, ae: nn.Module, labels, tonic_hz, steps: int = 10,
+                     guidance_scale: float = 2.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Generate fragments of the given maqam labels and tonics and decode them.
+
+    Returns:
+        ``(mel, z, seconds)``: normalised log-mel ``(N, 1, F, T)``, the latents, and the wall time
+        of sampling and decoding (Griffin-Lim not included).
+    """
+    from maqamgen.diffusion import run
+
+    labels = np.asarray(labels)
+    z, seconds = run.sample(trained, labels, "ddim", steps, guidance_scale, seed,
+                            vec=tonic_vector(np.broadcast_to(tonic_hz, labels.shape)), clip=None)
+    t0 = time.perf_counter()
+    mel = decode(ae, z)
+    return mel, z, seconds + time.perf_counter() - t0
+
+
+def window_model(trained):
+    """The latent U-Net as a :class:`maqamgen.diffusion.stitch.WindowModel` (its window: one fragment)."""
+    from maqamgen.diffusion import stitch
+
+    return stitch.WindowModel(model=trained.model, schedule=trained.schedule, shape=tuple(trained.shape),
+                              target=trained.spec.target, inpainting=trained.spec.inpainting)
+
+
+@dataclass
+class Piece:
+    """A long generation stitched from fragments and decoded.
+
+    Attributes:
+        method: stitching method (:data:`maqamgen.diffusion.stitch.STITCH_METHODS`).
+        label, maqam, tonic_hz: the condition.
+        seed: the noise seed.
+        mel: normalised log-mel ``(F, frames)``.
+        seams: spectrogram frames where a window's own content begins (or a blend's centre).
+        overlap: ``(frames,)`` bool, frames made by blending or shared between windows.
+        gen_s: wall time of sampling and decoding to log-mel, s.
+        audio_s: the length it stands for, s.
+    """
+
+    method: str
+    label: int
+    maqam: str
+    tonic_hz: float
+    seed: int
+    mel: np.ndarray
+    seams: list
+    overlap: np.ndarray
+    gen_s: float
+    audio_s: float
+
+
+def generate_piece(trained, ae: nn.Module, method: str, seconds: float, label: int, tonic_hz: float,
+                   overlap: int, steps: int = 10, guidance_scale: float = 2.0, seed: int = 0,
+                   n_resample: int = 1) -> Piece:
+    """A piece of at least ``seconds`` s: latent windows stitched by ``method``, then decoded at once
+    (the decoder is convolutional: the whole latent sequence goes through it in one call).
+
+    Args:
+        trained: the latent U-Net (:func:`maqamgen.diffusion.run.train_denoiser` of :func:`latent_spec`).
+        ae: the autoencoder.
+        method: a stitching method of :func:`maqamgen.diffusion.stitch.generate_stitched`.
+        seconds: length, s.
+        label, tonic_hz: the condition.
+        overlap: latent frames shared by consecutive windows (ignored by ``concat``).
+        steps, guidance_scale, seed, n_resample: the sampler.
+    """
+    from maqamgen.diffusion import stitch
+
+    if not (np.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"seconds must be a positive number, got {seconds}")
+    f = ae.config.factors[1]
+    hop, sr = trained.fcfg.hop_length, trained.sr
+    n_latent = int(np.ceil(np.ceil(seconds * sr / hop) / f))
+    cond = {"label": torch.tensor([int(label)]), "vec": torch.from_numpy(tonic_vector([tonic_hz]))}
+    st = stitch.generate_stitched(window_model(trained), n_latent, method, cond=cond,
+                                  overlap=None if method == "concat" else int(overlap), steps=steps,
+                                  guidance_scale=guidance_scale, seed=seed, n_resample=n_resample)
+    t0 = time.perf_counter()
+    mel = decode(ae, st.x[None])[0, 0].numpy()
+    gen_s = float(st.seconds) + time.perf_counter() - t0
+    return Piece(method, int(label), trained.maqamat[int(label)], float(tonic_hz), int(seed), mel,
+                 [int(s) * f for s in st.seams], np.repeat(np.asarray(st.overlap_frames, bool), f),
+                 gen_s, mel.shape[1] * hop / sr)
+
+
+def _window_tracks(track, window_s: float):
+    """The pitch track cut into consecutive windows of ``window_s`` s (the last partial one dropped)."""
+    n = int(np.floor((track.times[-1] + track.hop_s) / window_s)) if len(track.times) else 0
+    out = []
+    for k in range(n):
+        keep = (track.times >= k * window_s) & (track.times < (k + 1) * window_s)
+        out.append(dataclasses.replace(track, times=track.times[keep] - k * window_s,
+                                       f0_hz=track.f0_hz[keep], voiced_prob=track.voiced_prob[keep]))
+    return out
+
+
+def window_maqam(y: np.ndarray, sr: int, maqam: str, tonic_hz: float, window_s: float,
+                 maqamat=None, track=None) -> dict:
+    """The Chapter 2 estimator on each ``window_s``-s window of ``y`` (one pYIN track, cut).
+
+    Returns:
+        ``given_ok`` (the asked maqam read with the asked tonic given), ``free_ok`` (read with no
+        tonic given) and ``tonic_ok`` (the free estimate's tonic within 50 cents of the asked one,
+        octaves ignored), each a bool list with one entry per window (a window with too little
+        pitch counts as wrong).
+    """
+    track = track if track is not None else estimate.pitch_track(y, sr)
+    out = {"given_ok": [], "free_ok": [], "tonic_ok": []}
+    for tw in _window_tracks(track, window_s):
+        try:
+            g = estimate.estimate_given_tonic(None, sr, tonic_hz, maqamat=maqamat, track=tw).maqam
+        except estimate.EstimationError:
+            g = None
+        try:
+            e = estimate.estimate(None, sr, maqamat=maqamat, track=tw)
+            free, t_ok = e.maqam, bool(metrics.tonic_correct(e.tonic_hz, tonic_hz, 50.0))
+        except estimate.EstimationError:
+            free, t_ok = None, False
+        out["given_ok"].append(g == maqam)
+        out["free_ok"].append(free == maqam)
+        out["tonic_ok"].append(t_ok)
+    return out
+
+
+def judge_piece(piece: Piece, y: np.ndarray, sr: int, normalizer: features.Normalizer, bank: np.ndarray,
+                window_s: float = 10.0, maqamat=None) -> dict:
+    """Every stitching measure of one piece.
+
+    Args:
+        piece: the piece (:func:`generate_piece`).
+        y: its audio (Griffin-Lim of ``piece.mel``).
+        sr: sample rate, Hz.
+        normalizer: dB <-> [-1, 1] map of the mel.
+        bank: real training frames (normalised) for the hallucination index.
+        window_s: window of the maqam measures, s.
+        maqamat: the estimator's candidates.
+
+    Returns:
+        ``seam_jump_ratio`` (:func:`maqamgen.metrics.seam_jump_ratio`, NaN without seams),
+        ``hf_ratio`` (:func:`maqamgen.metrics.overlap_hf_ratio` of overlap frames, NaN without),
+        ``window_acc`` / ``free_acc`` / ``tonic_acc`` (shares of windows, :func:`window_maqam`)
+        with ``n_windows`` and the per-window lists, ``loop_score``, ``hallucination_index`` with
+        ``novelty_ratio`` and ``loop_excess`` (:func:`maqamgen.metrics.hallucination_index`),
+        ``gen_s`` and ``rtf`` (seconds of audio per second of generation).
+    """
+    S = piece.mel
+    seam = metrics.seam_jump_ratio(S, piece.seams) if piece.seams else float("nan")
+    ov = np.asarray(piece.overlap[:S.shape[1]], bool)
+    if ov.any() and not ov.all():
+        power = 10.0 ** (features.to_db(S, normalizer) / 10.0)
+        hf = metrics.overlap_hf_ratio(power, ov)
+    else:
+        hf = float("nan")
+    w = window_maqam(y, sr, piece.maqam, piece.tonic_hz, window_s, maqamat)
+    n_w = len(w["given_ok"])
+    share = (lambda v: float(np.mean(v)) if len(v) else float("nan"))
+    hal = metrics.hallucination_index(S, bank)
+    return {"method": piece.method, "maqam": piece.maqam, "seed": piece.seed,
+            "seam_jump_ratio": float(seam), "hf_ratio": float(hf),
+            "window_acc": share(w["given_ok"]), "free_acc": share(w["free_ok"]),
+            "tonic_acc": share(w["tonic_ok"]), "n_windows": n_w, **w,
+            "loop_score": float(metrics.loop_score(S)), "hallucination_index": float(hal["index"]),
+            "novelty_ratio": float(hal["novelty_ratio"]), "loop_excess": float(hal["loop_excess"]),
+            "gen_s": piece.gen_s, "rtf": piece.audio_s / piece.gen_s if piece.gen_s > 0 else float("nan")}
+
+
+def stitching_summary(judged, n_boot: int = 1000, seed: int = 0):
+    """One row per stitching method from :func:`judge_piece` rows: means over pieces with bootstrap
+    intervals (seam ratio, HF ratio, loop score, hallucination index, real-time factor) and window
+    shares pooled over every window of the method's pieces with Wilson intervals.
+
+    Returns:
+        A pandas DataFrame indexed by method: ``<key>``, ``<key>_lo``, ``<key>_hi``, ``n_pieces``,
+        ``n_windows``.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(list(judged))
+    rows = []
+    for method, g in df.groupby("method", sort=False):
+        r = {"method": method, "n_pieces": len(g)}
+        for key in ("seam_jump_ratio", "hf_ratio", "loop_score", "hallucination_index", "rtf"):
+            v = g[key].to_numpy(dtype=float)
+            v = v[np.isfinite(v)]
+            if len(v):
+                r[key], r[f"{key}_lo"], r[f"{key}_hi"] = metrics.bootstrap_ci(v, n_boot=n_boot, seed=seed)
+            else:
+                r[key] = r[f"{key}_lo"] = r[f"{key}_hi"] = float("nan")
+        for key, col in (("window_acc", "given_ok"), ("free_acc", "free_ok"), ("tonic_acc", "tonic_ok")):
+            oks = [bool(o) for lst in g[col] for o in lst]
+            r["n_windows"] = len(oks)
+            if oks:
+                r[key], r[f"{key}_lo"], r[f"{key}_hi"] = metrics.wilson_interval(int(sum(oks)), len(oks))
+            else:
+                r[key] = r[f"{key}_lo"] = r[f"{key}_hi"] = float("nan")
+        rows.append(r)
+    return pd.DataFrame(rows).set_index("method")
+
+
+def real_window_ceiling(corp, ae: TrainedNet, window_s: float, gl_iter: int = 32, split: str = "test",
+                        maqamat=None, n: int | None = None) -> dict:
+    """The ceiling of :func:`window_maqam`: real ``window_s``-s windows of ``split`` read by the
+    estimator from the original audio and after the round trip through the autoencoder and
+    Griffin-Lim (the path every generated piece takes to audio).
+
+    Returns:
+        ``{"original": {...}, "round_trip": {...}}``, each with ``given_ok``, ``free_ok``,
+        ``tonic_ok`` lists over the windows (one window from the start of each clip long enough).
+    """
+    sr = int(corp.config["sr"])
+    frags = heldout_fragments(corp, n or 10 ** 6, window_s, split, ae.fcfg.hop_length, ae.model.config.factors[1])
+    frags = [f for f in frags if f.start_s == 0.0]
+    out = {"original": {"given_ok": [], "free_ok": [], "tonic_ok": []},
+           "round_trip": {"given_ok": [], "free_ok": [], "tonic_ok": []}}
+    for i, fr in enumerate(frags):
+        for kind, y in (("original", fr.y),
+                        ("round_trip", round_trip(fr.y, sr, ae.fcfg, ae.normalizer, ae.model, "griffin_lim",
+                                                  gl_iter, seed=i))):
+            w = window_maqam(y, sr, fr.clip.maqam, fr.clip.tonic_hz, len(y) / sr - 1e-3, maqamat)
+            for k in out[kind]:
+                out[kind][k].extend(w[k][:1])
+    return out
