@@ -27,7 +27,7 @@ One line per module and subpackage (the README's Layout section says the same):
 * judge -- the pitch-track judge of 6-s windows (maqam with or without a known tonic; FD embedding)
 * trackers -- pitch trackers side by side: pYIN and the pretrained FCPE judge; intonation, agreement
 * recipes/ -- thin chapter recipes: ch03_pca_gaussian, ch04_unet_ddpm, ch05_scaling,
-  ch06_latent_diffusion (autoencoder, vocoder, round trip),, ch07_lstm_tokens
+  ch06_latent_diffusion (autoencoder, vocoder, round trip), ch06_system (train/generate latent), ch07_lstm_tokens
 * plots -- figure helpers that draw on a given ax, audio-player tables, live figures
 * results -- the results store and its one schema (results.table)
 * book -- the notebook pipeline (pairs, papermill, cache keys, Jupyter Book)

@@ -2,7 +2,8 @@
 
 Subcommands: ``synth`` (note JSON -> oud audio), ``book`` (execute chapters and render the book),
 ``corpus`` (the synthetic taqsim corpus of a profile), ``estimate`` (maqam and tonic of
-recordings), ``train lstm|unet`` / ``generate lstm|unet`` (the models of Chapters 4 and 7).
+recordings), ``train lstm|unet|latent`` / ``generate lstm|unet|latent`` (the models of Chapters 4, 6
+and 7).
 Bad input exits non-zero with one line ``maqamgen: error: FILE: problem`` and no traceback.
 
 Your files are never lost: see :data:`CONVENTIONS` (printed by ``maqamgen --help``).
@@ -16,9 +17,9 @@ from pathlib import Path
 
 CONVENTIONS = """\
 files:
-  An existing output file is never overwritten unless --force is given; `train lstm` or
-  `train unet` into a folder that holds a run needs --resume (continue it) or --force (start
-  afresh); `corpus -o` writes only into an empty folder or an earlier corpus export.
+  An existing output file is never overwritten unless --force is given; `train lstm`,
+  `train unet` or `train latent` into a folder that holds a run needs --resume (continue it) or
+  --force (start afresh); `corpus -o` writes only into an empty folder or an earlier corpus export.
   Every file is written to a temporary name and renamed when complete: a failure (read-only
   folder, full disk, Ctrl-C, a killed process) leaves no partial file and the previous file
   intact; a killed `train` continues with --resume to the weights of an uninterrupted run.
@@ -212,6 +213,40 @@ def build_parser() -> argparse.ArgumentParser:
     gu.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight (default 2)")
     gu.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     gu.set_defaults(func=_cmd_generate_unet)
+
+    ta = trs.add_parser("latent", help="train Chapter 6's latent system on a profile's corpus: the "
+                                       "autoencoder, then the latent U-Net (maqam + tonic, continuation)")
+    ta.add_argument("--profile", default="book", help="smoke | book | full: corpus, model sizes, steps (default book)")
+    ta.add_argument("-o", "--output", required=True,
+                    help="run folder (autoencoder/, latent_unet/, and system.json written last)")
+    ta.add_argument("--resume", action="store_true", help="continue the run in the folder from its checkpoints")
+    ta.add_argument("--force", action="store_true",
+                    help="start afresh in a folder that holds a run (its checkpoints and record are replaced)")
+    ta.add_argument("--ckpt-every", type=int, default=None, metavar="N",
+                    help="checkpoint every N steps (default: the profile's): a killed run resumes from the last one")
+    ta.set_defaults(func=_cmd_train_latent)
+
+    ga = ges.add_parser("latent", help="generate (or continue a recording) with a latent system "
+                                       "(stitched latent windows, decoded, Griffin-Lim)")
+    ga.add_argument("--checkpoint", required=True, help="run folder written by `maqamgen train latent`")
+    ga.add_argument("--maqam", default=None,
+                    help="maqam to generate (required without --continue; with it, default: estimated)")
+    ga.add_argument("--tonic", default=None,
+                    help="tonic as Hz (146.8) or a note name (D3, E-half-flat3) (default: the maqam's "
+                         "usual tonic; with --continue: estimated)")
+    ga.add_argument("--seconds", type=float, default=120.0, help="seconds of new music (default 120)")
+    ga.add_argument("--method", default="continue", choices=("concat", "crossfade", "repaint", "continue",
+                                                             "multidiffusion"),
+                    help="how windows are joined (default continue; ignored with --continue)")
+    ga.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same audio)")
+    ga.add_argument("--steps", type=int, default=None, help="DDIM steps per window (default: the profile's)")
+    ga.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight (default 2)")
+    ga.add_argument("--continue", dest="continue_from", default=None, metavar="TAKE.wav",
+                    help="continue this recording (at least 2 s): the output is the recording, then the "
+                         "continuation")
+    ga.add_argument("-o", "--output", required=True, help="output audio file (.wav/.flac/.ogg), written atomically")
+    ga.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    ga.set_defaults(func=_cmd_generate_latent)
     return p
 
 
@@ -243,6 +278,55 @@ def _cmd_generate_unet(args: argparse.Namespace) -> int:
                                 guidance_scale=args.guidance)
     print(f"wrote {args.output}: {info['seconds']:.1f} s of maqam {info['maqam']} from "
           f"{info['patches']} patches in {info['wall_s']:.1f} s")
+    return 0
+
+
+def _cmd_train_latent(args: argparse.Namespace) -> int:
+    from maqamgen.recipes import ch06_system
+
+    system = ch06_system.train_system(args.profile, args.output, resume=args.resume, progress=True,
+                                      ckpt_every=_positive(args.ckpt_every, "--ckpt-every"), force=args.force)
+    u = system.unet
+    print(f"trained latent system ({args.profile}: autoencoder {system.lcfg.ae_preset}, latent U-Net "
+          f"{u.spec.preset}, {u.n_params:,} parameters, {u.spec.steps} steps); maqamat "
+          f"{', '.join(system.maqamat)}; run folder {args.output}")
+    return 0
+
+
+def _cmd_generate_latent(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from maqamgen import audio, runtime
+    from maqamgen.errors import ConfigError
+    from maqamgen.recipes import ch06_system
+
+    _check_output_file(args.output, args.force)
+    audio.audio_format(args.output)  # unknown extension -> one line before any work
+    tonic = None if args.tonic is None else ch06_system.parse_tonic(args.tonic)
+    if args.continue_from is None and args.maqam is None:
+        raise ConfigError("--maqam is required (or --continue a recording, whose maqam is estimated)")
+    system = ch06_system.load_system(args.checkpoint)
+    runtime.set_threads(system.lcfg.torch_threads)  # as trained and benchmarked (book: one thread)
+    t0 = time.perf_counter()
+    if args.continue_from is None:
+        y = ch06_system.generate(system, args.maqam, tonic, args.seconds, method=args.method, seed=args.seed,
+                                 guidance_scale=args.guidance, steps=args.steps)
+        audio.save_audio(args.output, y, system.sr, normalize=True)
+        maqam = system.maqamat[ch06_system.maqam_label(system, args.maqam)]
+        tonic = tonic if tonic is not None else ch06_system.usual_tonic_hz(maqam)
+        print(f"wrote {args.output}: {len(y) / system.sr:.1f} s of maqam {maqam} on {tonic:.1f} Hz "
+              f"({args.method}) in {time.perf_counter() - t0:.1f} s")
+        return 0
+    x, sr = audio.load_audio(args.continue_from, sr=system.sr)
+    y, info = ch06_system.continue_audio(system, x, sr, maqam=args.maqam, tonic_hz=tonic, seconds=args.seconds,
+                                         seed=args.seed, guidance_scale=args.guidance, steps=args.steps,
+                                         path=args.continue_from)
+    audio.save_audio(args.output, y, system.sr, normalize=bool(np.max(np.abs(y)) > 1.0))  # keep its level
+    est = f" (estimated: {', '.join(info['estimated'])})" if info["estimated"] else ""
+    print(f"wrote {args.output}: {info['input_s']:.1f} s of {args.continue_from} then {info['seconds']:.1f} s "
+          f"of maqam {info['maqam']} on {info['tonic_hz']:.1f} Hz{est} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

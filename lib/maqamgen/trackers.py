@@ -135,6 +135,8 @@ def fcpe_track(y, sr: int, hop_s: float = FCPE_HOP / FCPE_SR, threshold: float =
     Raises:
         AudioError: empty, non-finite, non-mono audio or a bad sample rate.
         ConfigError: ``hop_s``, ``threshold`` or the range out of bounds; torchfcpe missing.
+    
+    Used in: book/part1/02_maqam_estimation.md, book/part1/06_latent_diffusion.md
     """
     import torch
 
@@ -231,6 +233,8 @@ def intonation(track, maqam: str, tonic_hz: float, tol_cents: float = 15.0,
 
     Raises:
         ConfigError: unknown maqam, a tonic that is not a positive number, a negative tolerance.
+    
+    Used in: book/part1/02_maqam_estimation.md, book/part1/06_latent_diffusion.md
     """
     pcs = mq.pitch_classes_cents(maqam, practice=practice)  # ConfigError on an unknown maqam
     if not (isinstance(tonic_hz, (int, float, np.number)) and np.isfinite(tonic_hz) and tonic_hz > 0):
@@ -267,6 +271,8 @@ def tracker_agreement(track_a, track_b, tol_cents: float = 50.0) -> dict:
     Returns:
         ``{"within", "within_mod_octave", "octave_share", "median_abs_cents",
         "voicing_agreement", "n_frames", "n_pairs"}`` (NaN shares when no pair is voiced in both).
+    
+    Used in: book/part1/02_maqam_estimation.md
     """
     if not (np.isfinite(tol_cents) and tol_cents >= 0):
         raise ConfigError(f"tol_cents must be >= 0, got {tol_cents!r}")
@@ -338,6 +344,8 @@ def validate_trackers(corp, split: str = "test", n: int | None = None, seconds: 
 
     Raises:
         ConfigError: unknown tracker, an empty split, ``n`` or ``seconds`` not positive.
+    
+    Used in: book/part1/02_maqam_estimation.md
     """
     import pandas as pd
 

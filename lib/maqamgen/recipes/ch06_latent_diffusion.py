@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from maqamgen import estimate, features, metrics, runtime
+from maqamgen import estimate, features, metrics, runtime, trackers
 from maqamgen import train as trainer
 from maqamgen.config import FeatureConfig, TrainConfig
 from maqamgen.errors import ConfigError
@@ -723,7 +723,7 @@ def window_maqam(y: np.ndarray, sr: int, maqam: str, tonic_hz: float, window_s: 
 
 
 def judge_piece(piece: Piece, y: np.ndarray, sr: int, normalizer: features.Normalizer, bank: np.ndarray,
-                window_s: float = 10.0, maqamat=None) -> dict:
+                window_s: float = 10.0, maqamat=None, tol_cents: float = 15.0) -> dict:
     """Every stitching measure of one piece.
 
     Args:
@@ -734,9 +734,12 @@ def judge_piece(piece: Piece, y: np.ndarray, sr: int, normalizer: features.Norma
         bank: real training frames (normalised) for the hallucination index.
         window_s: window of the maqam measures, s.
         maqamat: the estimator's candidates.
+        tol_cents: tolerance of the intonation measure, cents.
 
     Returns:
-        ``seam_jump_ratio`` (:func:`maqamgen.metrics.seam_jump_ratio`, NaN without seams),
+        ``in_scale_pyin`` and ``in_scale_fcpe`` (:func:`maqamgen.trackers.intonation`: share of
+        voiced frames within ``tol_cents`` of a degree of the asked maqam at the asked tonic, by
+        the book's pYIN and by the pretrained FCPE), ``seam_jump_ratio`` (:func:`maqamgen.metrics.seam_jump_ratio`, NaN without seams),
         ``hf_ratio`` (:func:`maqamgen.metrics.overlap_hf_ratio` of overlap frames, NaN without),
         ``window_acc`` / ``free_acc`` / ``tonic_acc`` (shares of windows, :func:`window_maqam`)
         with ``n_windows`` and the per-window lists, ``loop_score``, ``hallucination_index`` with
@@ -751,7 +754,11 @@ def judge_piece(piece: Piece, y: np.ndarray, sr: int, normalizer: features.Norma
         hf = metrics.overlap_hf_ratio(power, ov)
     else:
         hf = float("nan")
-    w = window_maqam(y, sr, piece.maqam, piece.tonic_hz, window_s, maqamat)
+    track = estimate.pitch_track(y, sr)
+    w = window_maqam(y, sr, piece.maqam, piece.tonic_hz, window_s, maqamat, track=track)
+    in_scale = {"pyin": trackers.intonation(track, piece.maqam, piece.tonic_hz, tol_cents)["within"],
+                "fcpe": trackers.intonation(trackers.fcpe_track(y, sr), piece.maqam, piece.tonic_hz,
+                                            tol_cents)["within"]}
     n_w = len(w["given_ok"])
     share = (lambda v: float(np.mean(v)) if len(v) else float("nan"))
     hal = metrics.hallucination_index(S, bank)
@@ -759,6 +766,7 @@ def judge_piece(piece: Piece, y: np.ndarray, sr: int, normalizer: features.Norma
             "seam_jump_ratio": float(seam), "hf_ratio": float(hf),
             "window_acc": share(w["given_ok"]), "free_acc": share(w["free_ok"]),
             "tonic_acc": share(w["tonic_ok"]), "n_windows": n_w, **w,
+            "in_scale_pyin": float(in_scale["pyin"]), "in_scale_fcpe": float(in_scale["fcpe"]),
             "loop_score": float(metrics.loop_score(S)), "hallucination_index": float(hal["index"]),
             "novelty_ratio": float(hal["novelty_ratio"]), "loop_excess": float(hal["loop_excess"]),
             "gen_s": piece.gen_s, "rtf": piece.audio_s / piece.gen_s if piece.gen_s > 0 else float("nan")}
@@ -779,7 +787,8 @@ def stitching_summary(judged, n_boot: int = 1000, seed: int = 0):
     rows = []
     for method, g in df.groupby("method", sort=False):
         r = {"method": method, "n_pieces": len(g)}
-        for key in ("seam_jump_ratio", "hf_ratio", "loop_score", "hallucination_index", "rtf"):
+        for key in ("seam_jump_ratio", "hf_ratio", "in_scale_pyin", "in_scale_fcpe", "loop_score",
+                    "hallucination_index", "rtf"):
             v = g[key].to_numpy(dtype=float)
             v = v[np.isfinite(v)]
             if len(v):
@@ -820,3 +829,45 @@ def real_window_ceiling(corp, ae: TrainedNet, window_s: float, gl_iter: int = 32
             for k in out[kind]:
                 out[kind][k].extend(w[k][:1])
     return out
+
+
+def judge_fragments(mels, labels, tonic_hz, normalizer: features.Normalizer, fcfg: FeatureConfig, sr: int,
+                    maqamat, gl_iter: int = 32, tol_cents: float = 15.0, seed: int = 0) -> dict:
+    """Whole fragments (about 6 s: long enough to carry the maqam) judged through Griffin-Lim.
+
+    Per fragment: the Chapter 2 estimator with the asked tonic given
+    (:func:`maqamgen.estimate.estimate_given_tonic`) and the intonation of the pretrained FCPE
+    track (:func:`maqamgen.trackers.intonation`: share of voiced frames within ``tol_cents`` of a
+    degree of the asked maqam at the asked tonic).
+
+    Args:
+        mels: ``(N, 1, F, T)`` or ``(N, F, T)`` normalised log-mels.
+        labels: ``(N,)`` maqam indices into ``maqamat``.
+        tonic_hz: ``(N,)`` asked tonics, Hz.
+        normalizer, fcfg, sr: the mels' normaliser and grid, the sample rate.
+        maqamat: label names.
+        gl_iter, seed: Griffin-Lim.
+        tol_cents: intonation tolerance, cents.
+
+    Returns:
+        ``acc`` with ``acc_lo``/``acc_hi`` (Wilson), ``in_scale`` with ``in_scale_lo``/``in_scale_hi``
+        (bootstrap over fragments; fragments without voiced frames left out), ``n``, and the
+        per-fragment lists ``ok`` and ``in_scale_each``.
+    """
+    mels = np.asarray(mels.detach().cpu() if isinstance(mels, torch.Tensor) else mels)
+    mels = mels.reshape(len(mels), mels.shape[-2], mels.shape[-1])
+    tonic_hz = np.broadcast_to(np.asarray(tonic_hz, dtype=float), (len(mels),))
+    ok, scale = [], []
+    for i, (m, k, t) in enumerate(zip(mels, np.asarray(labels, int), tonic_hz)):
+        y = features.to_audio(m, normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + i)
+        try:
+            ok.append(estimate.estimate_given_tonic(y, sr, float(t), maqamat=maqamat).maqam == maqamat[k])
+        except estimate.EstimationError:
+            ok.append(False)
+        scale.append(float(trackers.intonation(trackers.fcpe_track(y, sr), maqamat[k], float(t), tol_cents)["within"]))
+    acc = metrics.wilson_interval(int(sum(ok)), len(ok)) if ok else (float("nan"),) * 3
+    v = np.asarray(scale, float)
+    v = v[np.isfinite(v)]
+    sc = metrics.bootstrap_ci(v, seed=seed) if len(v) else (float("nan"),) * 3
+    return {"n": len(ok), "acc": acc[0], "acc_lo": acc[1], "acc_hi": acc[2], "in_scale": sc[0],
+            "in_scale_lo": sc[1], "in_scale_hi": sc[2], "ok": ok, "in_scale_each": scale}
