@@ -19,13 +19,14 @@ One line per module and subpackage (the README's Layout section says the same):
 * train -- the one training loop (seeds, exact resume, EMA, progress, DDP)
 * diffusion/ -- core (schedules, q_sample, samplers, guidance, inpainting), run (train / cache /
   load / sample any denoiser), stitch (long generation from overlapping windows)
-* nets/ -- embeddings (timestep and positional encodings), unet, lstm, autoencoder, vocoder;
+* nets/ -- embeddings (timestep and positional encodings), unet, lstm, autoencoder, vocoder, dit;
   presets in one registry each
 * metrics -- one definition per measured quantity (formula, units, chapters)
 * evaluation -- the one evaluator of generated spectrograms and audio
 * classifier -- the in-domain spectrogram classifier (1.5-s patches)
 * judge -- the pitch-track judge of 6-s windows (maqam with or without a known tonic; FD embedding)
 * trackers -- pitch trackers side by side: pYIN and the pretrained FCPE judge; intonation, agreement
+* ornaments -- ornament detector (vibrato, trill, slide, risha tremolo): validation, control score
 * recipes/ -- thin chapter recipes: ch03_pca_gaussian, ch04_unet_ddpm, ch05_scaling,
   ch06_latent_diffusion (autoencoder, vocoder, round trip), ch06_system (train/generate latent), ch07_lstm_tokens
 * plots -- figure helpers that draw on a given ax, audio-player tables, live figures

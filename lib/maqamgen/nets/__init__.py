@@ -1,4 +1,4 @@
-"""The book's networks, one model per module (``unet``, ``lstm``; later ``autoencoder``, ``dit``).
+"""The book's networks, one model per module (``unet``, ``lstm``, ``autoencoder``, ``vocoder``, ``dit``).
 
 Each module keeps its size presets in one registry. This package holds what every model shares:
 :func:`build` (a network from its kind and preset name) and parameter counts for the chapters'
@@ -14,7 +14,8 @@ from torch import nn
 
 from maqamgen.errors import ConfigError
 
-NETWORKS = {"unet": ("maqamgen.nets.unet", "unet_config", "UNet")}
+NETWORKS = {"unet": ("maqamgen.nets.unet", "unet_config", "UNet"),
+            "dit": ("maqamgen.nets.dit", "dit_config", "DiT")}
 """Denoiser kinds :func:`build` knows: module, preset-config function, model class."""
 
 
@@ -39,9 +40,10 @@ def build(kind: str, preset: str, **overrides) -> nn.Module:
     """An untrained network of ``kind`` (a key of :data:`NETWORKS`) at size ``preset``.
 
     Args:
-        kind: ``unet`` (later ``dit``).
+        kind: ``unet`` or ``dit``.
         preset: a name in that module's preset registry.
-        **overrides: config fields to change (e.g. ``n_classes``, ``in_channels``, ``widths``).
+        **overrides: config fields to change (e.g. ``n_classes``, ``in_channels``, ``widths``,
+            ``d_model``).
 
     Raises:
         ConfigError: unknown kind or preset.

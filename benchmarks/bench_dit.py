@@ -1,0 +1,109 @@
+"""DiT against the latent U-Net on CPU: parameters, training step time and sampling time per window.
+
+The issue's comparison is at matched compute: a DiT preset should cost about what Chapter 6's
+latent U-Net (``nets.build("unet", "latent", ...)``) costs per training step. Every model is
+built as Chapter 6/8 train it: ``2 x 64 x 64`` latents, 8 maqam labels, the 2-D tonic vector,
+inpainting inputs; trained with :class:`maqamgen.diffusion.InpaintingObjective` (eps/MSE,
+cosine schedule).
+
+1. Training step (forward + backward + AdamW, batch 16), median over the timed steps.
+2. Sampling: DDIM with ``SAMPLE_STEPS`` steps and guidance 2 (two network passes per step, as one
+   batch) for ``SAMPLE_BATCH`` windows; seconds per window.
+
+Every time is also printed as a ratio to the U-Net's, measured in the same run.
+
+Run: ``.venv/bin/python benchmarks/bench_dit.py`` (about 2-4 minutes on a 2-core CPU;
+``BENCH_THREADS`` sets torch's threads, default 1; ``BENCH_STEPS`` the timed training steps).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import torch
+
+from maqamgen import diffusion, nets
+
+C, H, W = 2, 64, 64
+BATCH = 16
+N_CLASSES = 8
+SAMPLE_STEPS = 20
+SAMPLE_BATCH = 4
+
+MODELS = {
+    "unet latent": ("unet", "latent", {}),
+    "dit book (time)": ("dit", "book", {}),
+    "dit book (patch 8)": ("dit", "book", {"tokenization": "patch", "patch_size": 8, "freq_pos": True}),
+    "dit book (patch 4)": ("dit", "book", {"tokenization": "patch", "patch_size": 4, "freq_pos": True}),
+    "dit book (time, rope)": ("dit", "book", {"time_pos": "rope"}),
+    "dit matched (time)": ("dit", "matched", {}),
+    "dit book d256x6": ("dit", "book", {"d_model": 256, "depth": 6, "n_heads": 8}),
+    "dit book d256x8": ("dit", "book", {"d_model": 256, "depth": 8, "n_heads": 8}),
+}
+"""Label -> (network kind, preset, overrides)."""
+
+
+def build(kind: str, preset: str, overrides: dict) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return nets.build(kind, preset, in_channels=C, n_classes=N_CLASSES, cond_dim=2, inpainting=True,
+                      **overrides)
+
+
+def step_seconds(model: torch.nn.Module, steps: int) -> float:
+    """Median wall time of one training step (after one warm-up step), s."""
+    obj = diffusion.InpaintingObjective(diffusion.make_schedule("cosine", 1000), "eps", "mse", 0.1,
+                                        p_generate=0.5, p_prefix=0.25, p_suffix=0.25)
+    opt = torch.optim.AdamW(model.parameters(), 1e-4)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(BATCH, C, H, W, generator=g)
+    y = torch.randint(0, N_CLASSES, (BATCH,), generator=g)
+    v = torch.randn(BATCH, 2, generator=g)
+    times = []
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        loss = obj(model, (x, y, v))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+@torch.no_grad()
+def sample_seconds(model: torch.nn.Module) -> float:
+    """Seconds per window of guided DDIM sampling."""
+    model.eval()
+    cond = {"label": torch.arange(SAMPLE_BATCH) % N_CLASSES, "vec": torch.zeros(SAMPLE_BATCH, 2)}
+    t0 = time.perf_counter()
+    diffusion.ddim_sample(model, (SAMPLE_BATCH, C, H, W), diffusion.make_schedule("cosine", 1000),
+                          steps=SAMPLE_STEPS, cond=cond, guidance_scale=2.0,
+                          generator=torch.Generator().manual_seed(0))
+    return (time.perf_counter() - t0) / SAMPLE_BATCH
+
+
+def main() -> None:
+    threads = int(os.environ.get("BENCH_THREADS", "1"))
+    steps = int(os.environ.get("BENCH_STEPS", "5"))
+    torch.set_num_threads(threads)
+    print(f"latents {C}x{H}x{W}, batch {BATCH}, {threads} thread(s), {steps} timed steps; "
+          f"DDIM-{SAMPLE_STEPS} with guidance, {SAMPLE_BATCH} windows")
+    rows = {}
+    for name, (kind, preset, overrides) in MODELS.items():
+        model = build(kind, preset, overrides)
+        n = nets.count_parameters(model)
+        s = step_seconds(model, steps)
+        w = sample_seconds(model)
+        rows[name] = (n, s, w)
+        print(f"  {name:<24} {n / 1e6:6.2f} M params  step {s * 1e3:7.0f} ms  "
+              f"sample {w:6.2f} s/window", flush=True)
+    n0, s0, w0 = rows["unet latent"]
+    print("\nratios to the U-Net 'latent' (same run):")
+    for name, (n, s, w) in rows.items():
+        print(f"  {name:<24} params x{n / n0:5.2f}  step x{s / s0:5.2f}  sample x{w / w0:5.2f}")
+
+
+if __name__ == "__main__":
+    main()
