@@ -463,6 +463,53 @@ class LatentChapterConfig:
 
 
 @dataclass(frozen=True)
+class DiTChapterConfig:
+    """Chapter 8 (the Diffusion Transformer on Chapter 6's latents) and ``maqamgen train dit``.
+
+    The autoencoder, the latents, the noise schedule, the inpainting masks and the sampler are
+    Chapter 6's (``Profile.latent``); this config holds what is the DiT's own.
+
+    Attributes:
+        preset: DiT size (:data:`maqamgen.nets.dit.DIT_PRESETS`).
+        tokenization: ``time`` (one token per latent frame) or ``patch`` (2D patches of ``patch_size``).
+        patch_size: side of a 2D patch, latent cells.
+        time_pos: time-index encoding of the reference model (``sincos``, ``rope`` or ``none``).
+        piece_pos: the window's position in the piece (seconds from the start and in all) as a condition.
+        ornaments: per-token ornament labels (vibrato, slide, trill, tremolo, none) as a condition.
+        train: the reference DiT's training (about the latent U-Net's training time at ``book``).
+        ablation_steps: optimizer steps of every ablation run (the reference is retrained at this
+            budget too, so the ablation compares like with like).
+        ablations: ``(name, ((field, value), ...))``: each changes the reference's network config.
+        n_eval: generated fragments judged per model.
+        n_control: fragments per ornament-control measurement.
+        control_kinds: ornaments asked for in the control study.
+        control_span: ``(start, end)`` of the asked span as fractions of the fragment.
+        n_pieces: long pieces per model (judged for seams and middle-part hallucination).
+        torch_threads: torch threads while the chapter runs (0: torch's default).
+    """
+
+    preset: str = "book"
+    tokenization: str = "time"
+    patch_size: int = 8
+    time_pos: str = "sincos"
+    piece_pos: bool = True
+    ornaments: bool = True
+    train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
+        steps=2400, batch_size=16, lr=1e-3, warmup_steps=100))
+    ablation_steps: int = 600
+    ablations: tuple = (("no ornament encoding", (("ornaments", False),)),
+                        ("no piece position", (("piece_pos", False),)),
+                        ("rotary time positions", (("time_pos", "rope"),)),
+                        ("2D patches", (("tokenization", "patch"), ("freq_pos", True))))
+    n_eval: int = 16
+    n_control: int = 8
+    control_kinds: tuple[str, ...] = ("vibrato", "slide")
+    control_span: tuple[float, float] = (0.3, 0.7)
+    n_pieces: int = 2
+    torch_threads: int = 1
+
+
+@dataclass(frozen=True)
 class LSTMChapterConfig:
     """Chapter 7 (LSTM on note tokens) and ``maqamgen train lstm``: tokens, model, training, studies.
 
@@ -556,6 +603,7 @@ class Profile:
         ddpm: Chapter 4 settings (U-Net DDPM; also ``maqamgen train unet``).
         scaling: Chapter 5 settings (scaling and middle-part hallucination).
         latent: Chapter 6 settings (latent diffusion and stitching; also ``maqamgen train latent``).
+        dit: Chapter 8 settings (the Diffusion Transformer; also ``maqamgen train dit``).
         lstm: Chapter 7 settings (LSTM on note tokens; also ``maqamgen train lstm``).
     """
 
@@ -570,6 +618,7 @@ class Profile:
     ddpm: DDPMChapterConfig = field(default_factory=DDPMChapterConfig)
     scaling: ScalingChapterConfig = field(default_factory=ScalingChapterConfig)
     latent: LatentChapterConfig = field(default_factory=LatentChapterConfig)
+    dit: DiTChapterConfig = field(default_factory=DiTChapterConfig)
     lstm: LSTMChapterConfig = field(default_factory=LSTMChapterConfig)
 
     def to_dict(self) -> dict:
@@ -618,6 +667,9 @@ PROFILES: dict[str, Profile] = {
             train=DDPMChapterConfig.training(steps=8, batch_size=4, warmup_steps=0),
             sample_steps=3, n_roundtrip=3, gl_iter=4, n_boot=100, n_eval=4, piece_seconds=8.0,
             window_seconds=4.0, n_pieces=2, overlap_frames=4, n_resample=1),
+        dit=DiTChapterConfig(train=DDPMChapterConfig.training(steps=8, batch_size=4, warmup_steps=0),
+                             ablation_steps=4, ablations=(("no ornament encoding", (("ornaments", False),)),),
+                             n_eval=4, n_control=2, n_pieces=1),
         lstm=LSTMChapterConfig(train=LSTMChapterConfig.training(steps=30), windows=(16, 64),
                                seeds=(0, 1), val_every=10, n_bach=12,
                                bach_val=3, prompt_seconds=2.0, gen_seconds=5.0, n_judge=2,
@@ -674,6 +726,10 @@ PROFILES: dict[str, Profile] = {
                                              device="auto"),
             sample_steps=50, n_roundtrip=128, gl_iter=64, n_eval=256, piece_seconds=120.0,
             n_pieces=16, overlap_frames=32, n_resample=4, torch_threads=0),
+        dit=DiTChapterConfig(preset="full", patch_size=4,
+                             train=DDPMChapterConfig.training(steps=100000, batch_size=64, lr=1e-4,
+                                                              warmup_steps=1000, device="auto"),
+                             ablation_steps=20000, n_eval=256, n_control=64, n_pieces=16, torch_threads=0),
         lstm=LSTMChapterConfig(preset="full", train=LSTMChapterConfig.training(steps=3000, batch_size=32, lr=2e-3),
                                seeds=(0, 1, 2, 3, 4), n_bach=371, bach_val=37,
                                gen_seconds=20.0, n_judge=24, drift_seconds=600.0, drift_window_s=30.0,

@@ -64,6 +64,9 @@ class DenoiserSpec:
             (:class:`maqamgen.diffusion.InpaintingObjective`; the network gets the known frames
             and the mask as extra input channels), so one model generates and continues; None:
             plain generation.
+        overrides: ``((field, value), ...)`` fields of the network's preset config to change
+            (e.g. ``(("time_pos", "rope"), ("ornaments", False))`` for a DiT ablation); part of
+            the spec's identity.
         train: the training (:class:`maqamgen.config.TrainConfig`: steps, batch, optimizer,
             learning rate and warm-up, weight decay, gradient clipping, EMA, seed); a chapter's
             spec takes it from its config (e.g. ``DDPMChapterConfig.train``).
@@ -78,6 +81,7 @@ class DenoiserSpec:
     p_uncond: float = 0.1
     cond_dim: int = 0
     masks: tuple[float, float, float] | None = None
+    overrides: tuple[tuple[str, object], ...] = ()
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
@@ -113,7 +117,9 @@ class DenoiserSpec:
     def build(self, n_classes: int, in_channels: int = 1) -> nn.Module:
         """The untrained network: ``nets.build(net, preset)`` with the label and channel counts
         (and the condition vector and inpainting inputs when the spec has them)."""
-        extra = {"cond_dim": self.cond_dim} if self.cond_dim else {}
+        extra = dict(self.overrides)
+        if self.cond_dim:
+            extra["cond_dim"] = self.cond_dim
         if self.inpainting:
             extra["inpainting"] = True
         return nets.build(self.net, self.preset, n_classes=n_classes, in_channels=in_channels, **extra)
@@ -156,6 +162,8 @@ class DenoiserSpec:
             d = dict(d)
             if d.get("masks") is not None:
                 d["masks"] = tuple(float(p) for p in d["masks"])
+            d["overrides"] = tuple((str(k), tuple(v) if isinstance(v, list) else v)
+                                   for k, v in d.get("overrides", ()))
             return cls(**{**d, "train": TrainConfig(**tr)})
         except (KeyError, TypeError) as e:
             raise ConfigError(f"not a denoiser spec of this maqamgen ({e})") from None

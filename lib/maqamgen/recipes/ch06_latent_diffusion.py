@@ -530,6 +530,12 @@ class LatentSet:
         tonic_hz: ``(N,)`` the clips' tonics, Hz.
         clip_ids, starts, maqamat, normalizer, config, split, sr: as the fragments' :class:`PatchSet`
             (``config.frames`` is the fragment length in spectrogram frames).
+        ornaments: ``(N, w)`` int64 ornament class of every latent frame
+            (:func:`maqamgen.nets.embeddings.ornament_frames` of the clip's notes; 0 = none).
+        start_s: ``(N,)`` the fragment's start in its clip, s.
+        total_s: ``(N,)`` the clip's length, s.
+        cond_keys: extra condition keys :meth:`dataset` yields (``ornaments``, ``start_s``,
+            ``total_s``: the DiT's); empty for the U-Net's ``(x, label, vec)`` triples.
     """
 
     x: torch.Tensor
@@ -543,13 +549,47 @@ class LatentSet:
     config: FeatureConfig
     split: str
     sr: int
+    ornaments: torch.Tensor | None = None
+    start_s: torch.Tensor | None = None
+    total_s: torch.Tensor | None = None
+    cond_keys: tuple = ()
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
-    def dataset(self) -> torch.utils.data.TensorDataset:
-        """``(latent, label, tonic vector)`` triples for :func:`maqamgen.train.train`."""
-        return torch.utils.data.TensorDataset(self.x, self.labels, self.vec)
+    def with_keys(self, keys) -> "LatentSet":
+        """The same latents, whose :meth:`dataset` also yields the condition keys ``keys``."""
+        keys = tuple(keys)
+        unknown = set(keys) - {"ornaments", "start_s", "total_s"}
+        if unknown:
+            raise ConfigError(f"unknown condition key(s) {sorted(unknown)}; known: ornaments, start_s, total_s")
+        if keys and self.ornaments is None:
+            raise ConfigError("these latents carry no ornament or position labels (encode_fragments adds them)")
+        return dataclasses.replace(self, cond_keys=keys)
+
+    def dataset(self) -> torch.utils.data.Dataset:
+        """``(latent, label, tonic vector)`` triples for :func:`maqamgen.train.train`; with
+        :attr:`cond_keys`, ``{"x0": latent, "cond": {"label", "vec", *cond_keys}}`` items."""
+        if not self.cond_keys:
+            return torch.utils.data.TensorDataset(self.x, self.labels, self.vec)
+        return _ConditionedLatents(self)
+
+
+class _ConditionedLatents(torch.utils.data.Dataset):
+    """:meth:`LatentSet.dataset` with extra condition keys (dict items; the default collate stacks them)."""
+
+    def __init__(self, s: LatentSet):
+        self.s = s
+
+    def __len__(self) -> int:
+        return len(self.s)
+
+    def __getitem__(self, i):
+        s = self.s
+        cond = {"label": s.labels[i], "vec": s.vec[i]}
+        for k in s.cond_keys:
+            cond[k] = getattr(s, k)[i]
+        return {"x0": s.x[i], "cond": cond}
 
 
 def fragment_config(lcfg) -> FeatureConfig:
@@ -576,13 +616,23 @@ def encode_fragments(ae: TrainedNet, corp, split: str, lcfg) -> tuple[LatentSet,
     Returns:
         ``(latents, fragments)``.
     """
+    from maqamgen.nets.embeddings import ornament_frames
+
     ps = features.load_patches(corp, split, fragment_config(lcfg), ae.normalizer)
     z = encode(ae.model, ps.x)
-    tonic = {c.id: float(c.tonic_hz) for c in corp.split(split)}
-    hz = np.array([tonic[c] for c in ps.clip_ids], dtype=np.float64)
+    clips = {c.id: c for c in corp.split(split)}
+    hz = np.array([float(clips[c].tonic_hz) for c in ps.clip_ids], dtype=np.float64)
     vec = torch.from_numpy(tonic_vector(hz)) if len(hz) else torch.zeros(0, 2)
+    hop_s = ps.config.hop_length / ps.sr
+    lat_hop_s = hop_s * ae.model.config.factors[1]
+    notes = {c: corp.notes(clips[c])[0] for c in set(ps.clip_ids)}
+    start_s = torch.tensor(np.asarray(ps.starts, dtype=np.float64) * hop_s, dtype=torch.float32)
+    total_s = torch.tensor([float(clips[c].seconds) for c in ps.clip_ids], dtype=torch.float32)
+    W = int(z.shape[-1])
+    orn = (torch.stack([ornament_frames(notes[c], W, lat_hop_s, float(t0)) for c, t0 in zip(ps.clip_ids, start_s)])
+           if len(ps) else torch.zeros(0, W, dtype=torch.int64))
     return LatentSet(z, ps.labels, vec, hz, list(ps.clip_ids), ps.starts, ps.maqamat, ps.normalizer,
-                     ps.config, split, ps.sr), ps
+                     ps.config, split, ps.sr, orn, start_s, total_s), ps
 
 
 def latent_spec(lcfg, seed: int = 0):

@@ -1,0 +1,108 @@
+"""Chapter 8 recipe: the DiT spec and its condition keys, training through the runner on latents
+with ornament and position labels, asked ornaments, ornament control and one model's judged row,
+with tiny presets on the smoke corpus."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from maqamgen import corpus, runtime
+from maqamgen.config import DDPMChapterConfig, DiTChapterConfig, FeatureConfig, LatentChapterConfig, TrainConfig
+from maqamgen.diffusion import run as runner
+from maqamgen.errors import ConfigError
+from maqamgen.nets.embeddings import ORNAMENTS
+from maqamgen.recipes import ch06_latent_diffusion as ch06
+from maqamgen.recipes import ch08_dit as ch08
+
+FCFG = FeatureConfig(n_mels=32, frames=32, n_fft=2048, hop_length=512, f_min=50.0, f_max=1500.0)
+TCFG = TrainConfig(steps=3, batch_size=8, lr=1e-3, progress=False, ckpt_every=100, log_every=1)
+LCFG = LatentChapterConfig(features=FCFG, fragment_frames=32, fragment_stride=16, preset="tiny",
+                           train=DDPMChapterConfig.training(steps=3, batch_size=4, warmup_steps=0),
+                           sample_steps=2, n_boot=50, overlap_frames=4, piece_seconds=3.0, gl_iter=2)
+DCFG = DiTChapterConfig(preset="tiny", train=DDPMChapterConfig.training(steps=4, batch_size=4, warmup_steps=0),
+                        ablation_steps=2, n_eval=2, n_control=2, n_pieces=1)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    runtime.set_threads(1)
+    smoke = corpus.load("smoke", progress=False)
+    d = tmp_path_factory.mktemp("ch08")
+    ae = ch06.train_autoencoder(smoke, FCFG, "tiny", TCFG, crop_frames=32, out_dir=d / "ae")
+    lat, frags = ch06.encode_fragments(ae, smoke, "train", LCFG)
+    spec = ch08.dit_spec(DCFG, LCFG, lat.x.shape[1:], seed=0)
+    dit = ch08.train_dit(spec, lat, out_dir=d / "dit", progress=False)
+    return smoke, ae, lat, frags, spec, dit
+
+
+def test_latents_carry_ornaments_and_positions(setup):
+    smoke, ae, lat, frags, _, _ = setup
+    W = lat.x.shape[-1]
+    assert lat.ornaments.shape == (len(lat), W) and lat.ornaments.dtype == torch.int64
+    assert int(lat.ornaments.min()) >= 0 and int(lat.ornaments.max()) < len(ORNAMENTS)
+    assert (lat.ornaments > 0).any()  # the smoke corpus has ornamented notes
+    np.testing.assert_allclose(lat.start_s.numpy(), np.asarray(frags.starts) * FCFG.hop_length / frags.sr, rtol=1e-6)
+    assert (lat.total_s >= lat.start_s).all()
+    item = lat.with_keys(("ornaments", "start_s", "total_s")).dataset()[0]
+    assert set(item["cond"]) == {"label", "vec", "ornaments", "start_s", "total_s"}
+    assert isinstance(lat.dataset()[0], tuple)  # the U-Net's triples unchanged
+    with pytest.raises(ConfigError, match="unknown condition"):
+        lat.with_keys(("tempo",))
+
+
+def test_spec_and_condition_keys():
+    spec = ch08.dit_spec(DCFG, LCFG, (2, 32, 8))
+    o = dict(spec.overrides)
+    assert o["input_size"] == (32, 8) and o["ornaments"] and o["piece_pos"] and spec.inpainting
+    assert ch08.condition_keys(spec) == ("ornaments", "start_s", "total_s")
+    ab = ch08.dit_spec(DCFG, LCFG, (2, 32, 8), changes=(("ornaments", False), ("piece_pos", False)), steps=2)
+    assert ch08.condition_keys(ab) == () and ab.steps == 2 and ab.train.warmup_steps < 2
+    patch = ch08.dit_spec(DCFG, LCFG, (2, 32, 8), changes=(("tokenization", "patch"),))
+    assert dict(patch.overrides)["patch_size"] == DCFG.patch_size
+    assert spec.to_dict() != ab.to_dict()  # an ablation is another cache entry
+
+
+def test_train_dit_and_reload(setup):
+    *_, spec, dit = setup
+    assert type(dit.model).__name__ == "DiT" and dit.model.config.ornaments
+    again = runner.load_denoiser(dit.out_dir)
+    for k, v in dit.model.state_dict().items():
+        assert torch.equal(v, again.model.state_dict()[k]), k
+
+
+def test_asked_ornaments():
+    a = ch08.asked_ornaments("vibrato", (0.25, 0.75), 8)
+    assert a.tolist() == [0, 0] + [ORNAMENTS.index("vibrato")] * 4 + [0, 0]
+    for bad in (("none", (0.2, 0.4)), ("glissando", (0.2, 0.4)), ("vibrato", (0.5, 0.5)), ("vibrato", (0.2, 1.2))):
+        with pytest.raises(ConfigError):
+            ch08.asked_ornaments(*bad, 8)
+
+
+def test_ornament_control_is_seeded(setup):
+    smoke, ae, lat, frags, spec, dit = setup
+    kw = dict(kind="vibrato", span=(0.3, 0.7), normalizer=ae.normalizer, fcfg=FCFG, sr=dit.sr, steps=2,
+              gl_iter=2, seed=0)
+    r = ch08.ornament_control(dit, ae.model, [0, 1], [200.0, 220.0], **kw)
+    r2 = ch08.ornament_control(dit, ae.model, [0, 1], [200.0, 220.0], **kw)
+    assert r["n"] == 2 and 0.0 <= r["f1"] <= 1.0 and r["f1_each"] == r2["f1_each"]
+    base = ch08.ornament_control(dit, ae.model, [0, 1], [200.0, 220.0], ask=False, **kw)
+    assert base["asked"] is False and base["n"] == 2
+    ab = dataclasses.replace(dit, spec=ch08.dit_spec(DCFG, LCFG, lat.x.shape[1:], changes=(("ornaments", False),)))
+    with pytest.raises(ConfigError, match="without the ornament"):
+        ch08.ornament_control(ab, ae.model, [0], [200.0], **kw)
+
+
+def test_judge_model_row(setup):
+    smoke, ae, lat, frags, spec, dit = setup
+    from maqamgen import evaluation, features
+
+    ref = features.load_patches(smoke, "train", FCFG)
+    val = features.load_patches(smoke, "validation", FCFG, ref.normalizer)
+    ev = evaluation.Evaluator.build(ref, val, val, n_ref=4, classifier_steps=2, gl_iter=2)
+    tonic_of = {m: 200.0 for m in dit.maqamat}
+    row = ch08.judge_model("dit", dit, ae.model, ev, DCFG, LCFG, tonic_of, frags.frames_bank(seed=0))
+    for key in ("fd", "clf_acc", "frag_acc", "in_scale", "seam_jump_ratio", "hallucination_index"):
+        assert key in row and f"{key}_lo" in row
+    assert row["params"] == dit.n_params and row["gen_s_per_audio_s"] > 0
