@@ -50,5 +50,5 @@ def test_table_has_one_row_per_model_with_the_same_columns():
 def test_every_generative_chapter_recorded_its_models():
     chapters = {rec.get("chapter") for rec in RECORDS.values()}
     for ch in ("03_pca_gaussian", "04_unet_ddpm", "05_scaling_hallucination", "06_latent_diffusion",
-               "07_lstm_tokens"):
+               "07_lstm_tokens", "08_dit"):
         assert ch in chapters, f"no model record from {ch} in _build/results/{PROFILE}"

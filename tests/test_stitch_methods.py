@@ -253,3 +253,70 @@ def test_overlap_hf_ratio_takes_a_stitched_piece():
     power = out.x.reshape(C * H, 96).numpy() ** 2
     assert out.overlap_frames.any() and not out.overlap_frames.all()
     assert np.isfinite(metrics.overlap_hf_ratio(power, out.overlap_frames))
+
+
+# ------------------------------------------------------------------ per-window conditions (Ch. 8)
+
+N_WC = 45  # frames of the pieces below: several windows for every method
+
+
+def _piece_labels(n):
+    """Per-frame ornament labels of a piece (and past its end): frame i gets i % 5."""
+    return (torch.arange(n + W) % 5)[None]
+
+
+def _window_cond(labels, total_s=9.0):
+    def window_cond(start, end):
+        return {"ornaments": labels[:, start:end], "start_s": torch.tensor([float(start)]),
+                "total_s": torch.tensor([total_s])}
+    return window_cond
+
+
+@pytest.mark.parametrize("method", stitch.STITCH_METHODS)
+def test_window_cond_gives_each_window_its_own_slice(method):
+    model = SmoothDenoiser()
+    labels = _piece_labels(N_WC)
+    out = stitch.generate_stitched(_wm(model), N_WC, method, cond={"label": torch.tensor([1])},
+                                   overlap=None if method == "concat" else 5,
+                                   steps=STEPS, window_cond=_window_cond(labels))
+    seen = set()
+    for c in model.calls:
+        B = c["label"].shape[0] // 2  # the conditional half, then guidance's null half
+        assert torch.equal(c["label"], torch.tensor([1] * B + [diffusion.NULL_LABEL] * B))
+        for j in range(B):
+            s = int(c["start_s"][j])
+            assert torch.equal(c["ornaments"][j], labels[0, s:s + W]) and float(c["total_s"][j]) == 9.0
+            seen.add(s)
+        assert c["ornaments"][B:].eq(diffusion.NULL_LABEL).all()  # the null condition: unknown
+        assert c["start_s"][B:].eq(0).all() and c["total_s"][B:].eq(0).all()  # and no position
+    assert seen == {a for a, _ in out.windows}
+    if method == "multidiffusion":  # the windows go through the network as one batch
+        assert all(c["label"].shape[0] == 2 * len(out.windows) for c in model.calls)
+
+
+@pytest.mark.parametrize("method", stitch.STITCH_METHODS)
+def test_window_cond_none_or_empty_changes_nothing(method):
+    kw = dict(cond=torch.tensor([2]), steps=STEPS, eta=0.5, seed=1)
+    a = stitch.generate_stitched(_wm(), 37, method, **kw).x
+    b = stitch.generate_stitched(_wm(), 37, method, window_cond=None, **kw).x
+    c = stitch.generate_stitched(_wm(), 37, method, window_cond=lambda s, e: {}, **kw).x
+    assert torch.equal(a, b) and torch.equal(a, c)
+
+
+def test_window_cond_reaches_the_model_without_a_piece_condition():
+    model = SmoothDenoiser()
+    labels = _piece_labels(30)
+    stitch.generate_stitched(_wm(model), 30, "continue", overlap=4, steps=STEPS, guidance_scale=1.0,
+                             window_cond=_window_cond(labels))
+    assert all(set(c) == {"ornaments", "start_s", "total_s", "known", "mask"} for c in model.calls[STEPS:])
+    assert torch.equal(model.calls[-1]["ornaments"], labels[:, 24:24 + W])  # the third window starts at 2 (W - 4)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda s, e: [s, e], "window_cond must return a dict"),
+    (lambda s, e: {"ornaments": torch.zeros(2, e - s, dtype=torch.long)}, "batch 1"),
+    (lambda s, e: {"start_s": torch.tensor([float(s)])} if s == 0 else {}, "same keys"),
+])
+def test_window_cond_bad_returns_say_what_is_wrong(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        stitch.generate_stitched(_wm(), 40, "multidiffusion", overlap=4, steps=STEPS, window_cond=bad)

@@ -2,8 +2,8 @@
 
 Subcommands: ``synth`` (note JSON -> oud audio), ``book`` (execute chapters and render the book),
 ``corpus`` (the synthetic taqsim corpus of a profile), ``estimate`` (maqam and tonic of
-recordings), ``train lstm|unet|latent`` / ``generate lstm|unet|latent`` (the models of Chapters 4, 6
-and 7).
+recordings), ``train lstm|unet|latent|dit`` / ``generate lstm|unet|latent|dit`` (the models of
+Chapters 4, 6, 7 and 8).
 Bad input exits non-zero with one line ``maqamgen: error: FILE: problem`` and no traceback.
 
 Your files are never lost: see :data:`CONVENTIONS` (printed by ``maqamgen --help``).
@@ -18,8 +18,9 @@ from pathlib import Path
 CONVENTIONS = """\
 files:
   An existing output file is never overwritten unless --force is given; `train lstm`,
-  `train unet` or `train latent` into a folder that holds a run needs --resume (continue it) or
-  --force (start afresh); `corpus -o` writes only into an empty folder or an earlier corpus export.
+  `train unet`, `train latent` or `train dit` into a folder that holds a run needs --resume
+  (continue it) or --force (start afresh), and never takes over another model's folder;
+  `corpus -o` writes only into an empty folder or an earlier corpus export.
   Every file is written to a temporary name and renamed when complete: a failure (read-only
   folder, full disk, Ctrl-C, a killed process) leaves no partial file and the previous file
   intact; a killed `train` continues with --resume to the weights of an uninterrupted run.
@@ -247,6 +248,40 @@ def build_parser() -> argparse.ArgumentParser:
     ga.add_argument("-o", "--output", required=True, help="output audio file (.wav/.flac/.ogg), written atomically")
     ga.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     ga.set_defaults(func=_cmd_generate_latent)
+
+    td = trs.add_parser("dit", help="train Chapter 8's DiT system on a profile's corpus: Chapter 6's "
+                                     "autoencoder, then the Diffusion Transformer (maqam, tonic, "
+                                     "ornaments, place in the piece)")
+    td.add_argument("--profile", default="book", help="smoke | book | full: corpus, model sizes, steps (default book)")
+    td.add_argument("-o", "--output", required=True,
+                    help="run folder (autoencoder/, dit/, and system.json written last)")
+    td.add_argument("--resume", action="store_true", help="continue the run in the folder from its checkpoints")
+    td.add_argument("--force", action="store_true",
+                    help="start afresh in a folder that holds a run (its checkpoints and record are replaced)")
+    td.add_argument("--ckpt-every", type=int, default=None, metavar="N",
+                    help="checkpoint every N steps (default: the profile's): a killed run resumes from the last one")
+    td.set_defaults(func=_cmd_train_dit)
+
+    gd = ges.add_parser("dit", help="generate with a DiT system, asking for ornaments where you want "
+                                    "them (stitched latent windows, decoded, Griffin-Lim)")
+    gd.add_argument("--checkpoint", required=True, help="run folder written by `maqamgen train dit`")
+    gd.add_argument("--maqam", required=True, help="maqam to generate")
+    gd.add_argument("--tonic", default=None,
+                    help="tonic as Hz (146.8) or a note name (D3, E-half-flat3) (default: the maqam's usual tonic)")
+    gd.add_argument("--ornaments", default=None, metavar="SPEC",
+                    help="ornaments to play, kind@start-end or kind@time in seconds, comma-separated "
+                         "(e.g. \"vibrato@2-4,slide@6\"; kinds: vibrato, slide, trill, tremolo): those "
+                         "there, none elsewhere (default: left to the model)")
+    gd.add_argument("--seconds", type=float, default=60.0, help="seconds of music (default 60)")
+    gd.add_argument("--method", default="multidiffusion", choices=("concat", "crossfade", "repaint", "continue",
+                                                                   "multidiffusion"),
+                    help="how windows are joined (default multidiffusion)")
+    gd.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same audio)")
+    gd.add_argument("--steps", type=int, default=None, help="DDIM steps per window (default: the profile's)")
+    gd.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight (default 2)")
+    gd.add_argument("-o", "--output", required=True, help="output audio file (.wav/.flac/.ogg), written atomically")
+    gd.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    gd.set_defaults(func=_cmd_generate_dit)
     return p
 
 
@@ -327,6 +362,44 @@ def _cmd_generate_latent(args: argparse.Namespace) -> int:
     est = f" (estimated: {', '.join(info['estimated'])})" if info["estimated"] else ""
     print(f"wrote {args.output}: {info['input_s']:.1f} s of {args.continue_from} then {info['seconds']:.1f} s "
           f"of maqam {info['maqam']} on {info['tonic_hz']:.1f} Hz{est} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _cmd_train_dit(args: argparse.Namespace) -> int:
+    from maqamgen.recipes import ch08_system
+
+    system = ch08_system.train_system(args.profile, args.output, resume=args.resume, progress=True,
+                                      ckpt_every=_positive(args.ckpt_every, "--ckpt-every"), force=args.force)
+    d = system.dit
+    print(f"trained DiT system ({args.profile}: autoencoder {system.lcfg.ae_preset}, DiT {d.spec.preset}, "
+          f"{d.n_params:,} parameters, {d.spec.steps} steps, conditions "
+          f"{', '.join(('maqam', 'tonic') + system.keys)}); maqamat {', '.join(system.maqamat)}; "
+          f"run folder {args.output}")
+    return 0
+
+
+def _cmd_generate_dit(args: argparse.Namespace) -> int:
+    import time
+
+    from maqamgen import audio, ornaments, runtime
+    from maqamgen.recipes import ch06_system, ch08_system
+
+    _check_output_file(args.output, args.force)
+    audio.audio_format(args.output)  # unknown extension -> one line before any work
+    tonic = None if args.tonic is None else ch06_system.parse_tonic(args.tonic)
+    if args.ornaments is not None:  # a bad spec -> one line before the model is loaded
+        ornaments.parse_ornament_spec(args.ornaments, ch06_system._check_seconds(args.seconds))
+    system = ch08_system.load_system(args.checkpoint)
+    runtime.set_threads(system.torch_threads)  # as trained (smoke and book: one thread)
+    t0 = time.perf_counter()
+    y = ch08_system.generate(system, args.maqam, tonic, args.seconds, ornaments_spec=args.ornaments,
+                             method=args.method, seed=args.seed, guidance_scale=args.guidance, steps=args.steps)
+    audio.save_audio(args.output, y, system.sr, normalize=True)
+    maqam = system.maqamat[ch06_system.maqam_label(system, args.maqam)]
+    tonic = tonic if tonic is not None else ch06_system.usual_tonic_hz(maqam)
+    asked = f", ornaments {args.ornaments}" if args.ornaments else ""
+    print(f"wrote {args.output}: {len(y) / system.sr:.1f} s of maqam {maqam} on {tonic:.1f} Hz "
+          f"({args.method}{asked}) in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

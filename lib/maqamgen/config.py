@@ -476,7 +476,8 @@ class DiTChapterConfig:
         time_pos: time-index encoding of the reference model (``sincos``, ``rope`` or ``none``).
         piece_pos: the window's position in the piece (seconds from the start and in all) as a condition.
         ornaments: per-token ornament labels (vibrato, slide, trill, tremolo, none) as a condition.
-        train: the reference DiT's training (about the latent U-Net's training time at ``book``).
+        train: the reference DiT's training (at ``book``, about the latent U-Net's training time:
+            its step costs about half the U-Net's).
         ablation_steps: optimizer steps of every ablation run (the reference is retrained at this
             budget too, so the ablation compares like with like).
         ablations: ``(name, ((field, value), ...))``: each changes the reference's network config.
@@ -495,7 +496,7 @@ class DiTChapterConfig:
     piece_pos: bool = True
     ornaments: bool = True
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
-        steps=2400, batch_size=16, lr=1e-3, warmup_steps=100))
+        steps=4800, batch_size=16, lr=1e-3, warmup_steps=100))
     ablation_steps: int = 600
     ablations: tuple = (("no ornament encoding", (("ornaments", False),)),
                         ("no piece position", (("piece_pos", False),)),

@@ -6,7 +6,9 @@
 * :func:`generate_stitched` -- a piece of any length from a fixed-width window model
   (:class:`WindowModel`, latent or spectrogram space) by one of :data:`STITCH_METHODS`:
   concatenation, cross-fade, RePaint outpainting, mask-conditioned continuation or
-  MultiDiffusion; returns a :class:`Stitched` (the piece, its seams and overlap frames).
+  MultiDiffusion; returns a :class:`Stitched` (the piece, its seams and overlap frames). Each
+  window can be given condition entries of its own (``window_cond``: e.g. Chapter 8's per-frame
+  ornaments and the window's place in the piece), merged by :func:`window_condition`.
 
 Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md,
 book/part1/06_latent_diffusion.md
@@ -282,6 +284,49 @@ def _batch1_cond(cond, device):
     return cond.to(device)
 
 
+def window_condition(cond, window_cond, start: int, end: int, device):
+    """The condition of the window on frames ``[start, end)``: ``cond`` merged with
+    ``window_cond(start, end)`` (its entries win), batch 1 on ``device``.
+
+    Args:
+        cond: the piece's batch-1 condition (:func:`_batch1_cond`'s output) or None.
+        window_cond: None (then ``cond`` itself is returned) or a callable
+            ``(start, end) -> dict`` of batch-1 entries (e.g. ``{"ornaments": (1, W) int64,
+            "start_s": (1,), "total_s": (1,)}``).
+        start, end: the window's frames in the piece, ``end - start = W``.
+        device: where the tensors go.
+
+    Returns:
+        ``cond``, or a dict: ``cond``'s entries (a label tensor becomes ``{"label": cond}``) and
+        the window's.
+
+    Raises:
+        ConfigError: ``window_cond`` returns anything but a dict of batch-1 tensors.
+    """
+    if window_cond is None:
+        return cond
+    extra = window_cond(int(start), int(end))
+    if not isinstance(extra, dict):
+        raise ConfigError(f"window_cond must return a dict of condition entries, got {type(extra).__name__}")
+    extra = _batch1_cond(extra, device)
+    base = {} if cond is None else dict(cond) if isinstance(cond, dict) else {"label": cond}
+    return {**base, **extra}
+
+
+def _cat_conds(conds: list):
+    """Batch-1 conditions (all of one structure) concatenated along the batch."""
+    first = conds[0]
+    if first is None:
+        return None
+    if isinstance(first, dict):
+        keys = set(first)
+        if any(set(c) != keys for c in conds):
+            raise ConfigError(f"window_cond must return the same keys for every window, got "
+                              f"{sorted({tuple(sorted(c)) for c in conds})}")
+        return {k: _cat_conds([c[k] for c in conds]) for k in first}
+    return torch.cat(conds)
+
+
 def _repeat_cond(cond, B: int):
     """A batch-1 condition repeated to batch ``B``."""
     if cond is None:
@@ -339,7 +384,7 @@ def _check_stitch_args(wm: WindowModel, n_frames, method: str, overlap, n_resamp
 def generate_stitched(wm: WindowModel, n_frames: int, method: str, cond=None,
                       overlap: int | None = None, steps: int = 20, guidance_scale: float = 2.0,
                       seed: int = 0, eta: float = 0.0, n_resample: int = 1, jump_length: int = 1,
-                      clip_x0: float | None = None) -> Stitched:
+                      clip_x0: float | None = None, window_cond=None) -> Stitched:
     """One piece of ``n_frames`` frames from a fixed-width window model, by one of :data:`STITCH_METHODS`.
 
     With window width ``W``, overlap ``o`` and stride ``S = W - o``, window ``k`` covers frames
@@ -376,6 +421,14 @@ def generate_stitched(wm: WindowModel, n_frames: int, method: str, cond=None,
         eta: DDIM stochasticity in [0, 1].
         n_resample, jump_length: RePaint resampling (``repaint`` only).
         clip_x0: clamp ``x0_hat`` at each step (None: off).
+        window_cond: None, or a callable ``(start, end) -> dict`` of extra batch-1 condition
+            entries for the window on frames ``[start, end)`` of the piece (``end - start = W``;
+            ``end`` may pass ``n_frames``: the last window, and MultiDiffusion's canvas of at
+            least ``W``, can run past the piece's end), e.g. ``{"ornaments": labels[:, start:end],
+            "start_s": ..., "total_s": ...}``. They are merged into ``cond`` (:func:`window_condition`)
+            for every network call of that window, by every method (MultiDiffusion: at every
+            step, the windows' entries concatenated along the batch). Guidance nulls them with
+            the rest of the condition.
 
     Returns:
         :class:`Stitched`.
@@ -383,7 +436,7 @@ def generate_stitched(wm: WindowModel, n_frames: int, method: str, cond=None,
     Raises:
         ConfigError: unknown method, ``n_frames < 1``, overlap outside ``[1, W)`` for an
             overlapping method, ``cond`` of batch other than 1, ``continue`` without an
-            inpainting model.
+            inpainting model, a ``window_cond`` that returns no dict of batch-1 tensors.
 
     Used in: book/part1/06_latent_diffusion.md
     """
@@ -397,12 +450,13 @@ def generate_stitched(wm: WindowModel, n_frames: int, method: str, cond=None,
     t0 = time.perf_counter()
     if method == "multidiffusion":
         starts = window_starts(max(n, W), W, ov, align_end=True)
-        x = multidiffusion_sample(wm, starts, max(n, W), cond, g, **kw)[0]
+        x = multidiffusion_sample(wm, starts, max(n, W), cond, g, window_cond=window_cond, **kw)[0]
         patches = torch.stack([x[..., s:s + W] for s in starts])
         seams = [(s + prev + W) // 2 for prev, s in zip(starts, starts[1:])]
     else:
         starts = window_starts(n, W, ov)
-        patches = _chained_windows(wm, len(starts), ov, method, cond, g, n_resample, jump_length, **kw)
+        conds = [window_condition(cond, window_cond, s, s + W, dev) for s in starts]
+        patches = _chained_windows(wm, conds, ov, method, g, n_resample, jump_length, **kw)
         L = starts[-1] + W
         if method == "crossfade":
             x = overlap_add(patches, starts, L, crossfade_envelopes(len(starts), W, ov))
@@ -428,11 +482,11 @@ def stitch_windows(patches: torch.Tensor, overlap: int) -> torch.Tensor:
     return torch.cat([patches[0]] + [p[..., overlap:] for p in patches[1:]], dim=-1)
 
 
-def _chained_windows(wm: WindowModel, n_windows: int, ov: int, method: str, cond, g, n_resample,
+def _chained_windows(wm: WindowModel, conds: list, ov: int, method: str, g, n_resample,
                      jump_length, steps, guidance_scale, eta, clip_x0) -> torch.Tensor:
     """The windows of ``concat``, ``crossfade``, ``repaint`` or ``continue``, ``(P, C, H, W)``,
-    sampled in order from one generator; for the last two each window starts from the
-    previous one's last ``ov`` frames."""
+    one per condition of ``conds`` (window ``k`` sampled with ``conds[k]``), in order from one
+    generator; for the last two each window starts from the previous one's last ``ov`` frames."""
     dev = _device(wm.model)
     shape = (1, *wm.shape)
     W = wm.width
@@ -440,8 +494,8 @@ def _chained_windows(wm: WindowModel, n_windows: int, ov: int, method: str, cond
               clip_x0=clip_x0)
     mask = torch.zeros(1, 1, 1, W, device=dev)
     mask[..., :ov] = 1.0
-    patches = [diffusion.ddim_sample(wm.model, shape, wm.schedule, cond=cond, device=dev, **kw)]
-    for _ in range(n_windows - 1):
+    patches = [diffusion.ddim_sample(wm.model, shape, wm.schedule, cond=conds[0], device=dev, **kw)]
+    for cond in conds[1:]:
         if method in ("concat", "crossfade"):
             nxt = diffusion.ddim_sample(wm.model, shape, wm.schedule, cond=cond, device=dev, **kw)
         else:
@@ -460,7 +514,7 @@ def _chained_windows(wm: WindowModel, n_windows: int, ov: int, method: str, cond
 
 def multidiffusion_sample(wm: WindowModel, starts: list[int], length: int, cond, generator,
                           steps: int = 20, guidance_scale: float = 2.0, eta: float = 0.0,
-                          clip_x0: float | None = None) -> torch.Tensor:
+                          clip_x0: float | None = None, window_cond=None) -> torch.Tensor:
     """MultiDiffusion (Bar-Tal et al. 2023) over a canvas of ``length`` frames, ``(1, C, H, length)``.
 
     ``x_T ~ N(0, I)`` of the whole length; at every DDIM timestep ``t -> t_prev``,
@@ -477,6 +531,8 @@ def multidiffusion_sample(wm: WindowModel, starts: list[int], length: int, cond,
         cond: batch-1 condition (None: unconditional).
         generator: draws the starting noise and, with ``eta > 0``, one step noise per timestep.
         steps, guidance_scale, eta, clip_x0: as :func:`generate_stitched`.
+        window_cond: as :func:`generate_stitched`: each window's extra entries, the same at
+            every step (a batch of windows gets them concatenated along the batch).
 
     Returns:
         The clean canvas ``(1, C, H, length)``.
@@ -484,6 +540,8 @@ def multidiffusion_sample(wm: WindowModel, starts: list[int], length: int, cond,
     dev = _device(wm.model)
     C, H, W = wm.shape
     x = _noise((1, C, H, length), generator, dev)
+    own = (None if window_cond is None
+           else [window_condition(cond, window_cond, s, s + W, dev) for s in starts])
     ts = diffusion.sampling_timesteps(steps, wm.schedule.T)
     with _eval_mode(wm.model):
         for t, t_prev in zip(ts, ts[1:] + [-1]):
@@ -494,8 +552,8 @@ def multidiffusion_sample(wm: WindowModel, starts: list[int], length: int, cond,
                 xs = torch.cat([x[..., s:s + W] for s in chunk])
                 zs = None if z is None else torch.cat([z[..., s:s + W] for s in chunk])
                 tt = torch.full((len(chunk),), t, dtype=torch.long, device=dev)
-                out = diffusion.guided_output(wm.model, xs, tt, _repeat_cond(cond, len(chunk)),
-                                              guidance_scale)
+                cs = _repeat_cond(cond, len(chunk)) if own is None else _cat_conds(own[i:i + _MD_BATCH])
+                out = diffusion.guided_output(wm.model, xs, tt, cs, guidance_scale)
                 stepped.append(diffusion.ddim_step(out, xs, t, t_prev, wm.schedule, wm.target,
                                                    eta=eta, noise=zs, clip_x0=clip_x0).x_prev)
             x = overlap_add(torch.cat(stepped), starts, length)[None]
