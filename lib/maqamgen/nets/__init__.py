@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from maqamgen.errors import ConfigError
 
@@ -89,3 +90,47 @@ def print_parameters(model: nn.Module, depth: int = 1) -> int:
     """Print :func:`parameter_summary` and return the total count."""
     print(parameter_summary(model, depth))
     return count_parameters(model)
+
+
+def context_channels(x: Tensor, cond, inpainting: bool, network: str = "network") -> Tensor:
+    """The tokenised input: ``x``, or ``[x, known * mask, mask]`` (channels) for an inpainting network.
+
+    Args:
+        x: ``(B, C, H, W)`` noisy input.
+        cond: a dict may hold ``known`` (broadcastable to ``(B, C, H, W)``) and ``mask``
+            (1 = known, broadcastable to ``(B, 1, H, W)``); no context means both are zero.
+        inpainting: whether the network takes the context.
+        network: the network's name in error messages (``DiT``, ``U-Net``).
+
+    Returns:
+        ``(B, C, H, W)`` or ``(B, 2 C + 1, H, W)``.
+
+    Raises:
+        ConfigError: a context for a network without inpainting, a mask without ``known``, or
+            shapes that do not broadcast.
+    """
+    ctx = cond if isinstance(cond, dict) else {}
+    known, mask = ctx.get("known"), ctx.get("mask")
+    if not inpainting:
+        if known is not None or mask is not None:
+            raise ConfigError(f"got an inpainting context (known/mask) but the {network} was built with "
+                              "inpainting=False")
+        return x
+    B, C, H, W = x.shape
+    if known is None and mask is None:
+        return torch.cat([x, x.new_zeros(B, C + 1, H, W)], dim=1)
+    if known is None:
+        raise ConfigError("got an inpainting mask without the known data ('known')")
+    try:
+        known = torch.broadcast_to(known.to(x.device, x.dtype), (B, C, H, W))
+    except RuntimeError:
+        raise ConfigError(f"known data of shape {tuple(known.shape)} does not broadcast to the "
+                          f"input's shape {(B, C, H, W)}") from None
+    if mask is None:
+        mask = x.new_zeros(B, 1, H, W)
+    try:
+        mask = torch.broadcast_to(mask.to(x.device, x.dtype), (B, 1, H, W))
+    except RuntimeError:
+        raise ConfigError(f"mask of shape {tuple(mask.shape)} does not broadcast to "
+                          f"{(B, 1, H, W)} (batch, one channel, H, W)") from None
+    return torch.cat([x, known * mask, mask], dim=1)

@@ -50,7 +50,7 @@ from torch import Tensor, nn
 
 from maqamgen.diffusion.core import CONTEXT_KEYS
 from maqamgen.errors import ConfigError
-from maqamgen.nets import check_preset
+from maqamgen.nets import check_preset, context_channels
 from maqamgen.nets.embeddings import (N_ORNAMENTS, apply_rope, rope_frequencies, seconds_embedding,
                                       sincos_1d, sincos_2d, timestep_embedding)
 
@@ -196,49 +196,6 @@ def dit_config(preset: str = "book", **overrides) -> DiTConfig:
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """adaLN: ``x (1 + scale) + shift`` with ``(B, d)`` modulations broadcast over the ``N`` tokens."""
     return x * (1 + scale[:, None]) + shift[:, None]
-
-
-def context_channels(x: Tensor, cond, inpainting: bool) -> Tensor:
-    """The tokenised input: ``x``, or ``[x, known * mask, mask]`` (channels) for an inpainting network.
-
-    Args:
-        x: ``(B, C, H, W)`` noisy input.
-        cond: a dict may hold ``known`` (broadcastable to ``(B, C, H, W)``) and ``mask``
-            (1 = known, broadcastable to ``(B, 1, H, W)``); no context means both are zero.
-        inpainting: whether the network takes the context.
-
-    Returns:
-        ``(B, C, H, W)`` or ``(B, 2 C + 1, H, W)``.
-
-    Raises:
-        ConfigError: a context for a network without inpainting, a mask without ``known``, or
-            shapes that do not broadcast.
-    """
-    ctx = cond if isinstance(cond, dict) else {}
-    known, mask = ctx.get("known"), ctx.get("mask")
-    if not inpainting:
-        if known is not None or mask is not None:
-            raise ConfigError("got an inpainting context (known/mask) but the DiT was built with "
-                              "inpainting=False")
-        return x
-    B, C, H, W = x.shape
-    if known is None and mask is None:
-        return torch.cat([x, x.new_zeros(B, C + 1, H, W)], dim=1)
-    if known is None:
-        raise ConfigError("got an inpainting mask without the known data ('known')")
-    try:
-        known = torch.broadcast_to(known.to(x.device, x.dtype), (B, C, H, W))
-    except RuntimeError:
-        raise ConfigError(f"known data of shape {tuple(known.shape)} does not broadcast to the "
-                          f"input's shape {(B, C, H, W)}") from None
-    if mask is None:
-        mask = x.new_zeros(B, 1, H, W)
-    try:
-        mask = torch.broadcast_to(mask.to(x.device, x.dtype), (B, 1, H, W))
-    except RuntimeError:
-        raise ConfigError(f"mask of shape {tuple(mask.shape)} does not broadcast to "
-                          f"{(B, 1, H, W)} (batch, one channel, H, W)") from None
-    return torch.cat([x, known * mask, mask], dim=1)
 
 
 class Attention(nn.Module):
@@ -550,7 +507,7 @@ class DiT(nn.Module):
         c = self.embed(t, d, batch=B)
         if c.shape[0] != B:
             raise ConfigError(f"timesteps of batch {c.shape[0]} for an input of batch {B}")
-        h = self.patchify(context_channels(x, cond, self.config.inpainting))
+        h = self.patchify(context_channels(x, cond, self.config.inpainting, "DiT"))
         add, rope = self.positions(H, W)
         if add is not None:
             h = h + add.to(h.dtype)[None]

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from maqamgen.diffusion.core import CONTEXT_KEYS
 from maqamgen.errors import ConfigError
-from maqamgen.nets import check_preset
+from maqamgen.nets import check_preset, context_channels
 from maqamgen.nets.embeddings import timestep_embedding
 
 
@@ -315,31 +315,7 @@ class UNet(nn.Module):
             ConfigError: context given to a U-Net built with ``inpainting=False``, a ``mask``
                 without ``known``, or shapes that do not broadcast.
         """
-        ctx = cond if isinstance(cond, dict) else {}
-        known, mask = ctx.get("known"), ctx.get("mask")
-        if not self.config.inpainting:
-            if known is not None or mask is not None:
-                raise ConfigError("got an inpainting context (known/mask) but the U-Net was built "
-                                  "with inpainting=False")
-            return x
-        B, C, H, W = x.shape
-        if known is None and mask is None:
-            return torch.cat([x, x.new_zeros(B, C + 1, H, W)], dim=1)
-        if known is None:
-            raise ConfigError("got an inpainting mask without the known data ('known')")
-        try:
-            known = torch.broadcast_to(known.to(x.device, x.dtype), (B, C, H, W))
-        except RuntimeError:
-            raise ConfigError(f"known data of shape {tuple(known.shape)} does not broadcast to the "
-                              f"input's shape {(B, C, H, W)}") from None
-        if mask is None:
-            mask = x.new_zeros(B, 1, H, W)
-        try:
-            mask = torch.broadcast_to(mask.to(x.device, x.dtype), (B, 1, H, W))
-        except RuntimeError:
-            raise ConfigError(f"mask of shape {tuple(mask.shape)} does not broadcast to "
-                              f"{(B, 1, H, W)} (batch, one channel, H, W)") from None
-        return torch.cat([x, known * mask, mask], dim=1)
+        return context_channels(x, cond, self.config.inpainting, "U-Net")
 
     def forward(self, x: Tensor, t: Tensor, cond=None) -> Tensor:
         """Denoise.
