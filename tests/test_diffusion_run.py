@@ -235,3 +235,42 @@ def test_cli_train_and_generate_unet(tmp_path, capsys):
         lines = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(lines) == 1 and lines[0].startswith("maqamgen: error: ")
         assert problem in lines[0] and keep.read_bytes() == b"precious"
+
+
+def test_validation_curve_is_written_deterministic_and_kept_on_resume(tmp_path):
+    c = corpus.load("smoke", progress=False)
+    tr = features.load_patches(c, "train", config.FeatureConfig())
+    va = features.load_patches(c, "validation", config.FeatureConfig(), tr.normalizer)
+    spec = runner.DenoiserSpec(preset="tiny", T=50,
+                               train=config.TrainConfig(steps=8, batch_size=4, log_every=1, ckpt_every=4,
+                                                        device="cpu", progress=False))
+    a = runner.train_denoiser(spec, tr, out_dir=tmp_path / "a", val_set=va)
+    b = runner.train_denoiser(spec, tr, out_dir=tmp_path / "b", val_set=va)
+    assert a.val_losses["step"] == list(range(1, 9))  # 8 steps < VAL_POINTS: every step
+    assert np.all(np.isfinite(a.val_losses["loss"])) and a.val_losses == b.val_losses
+    assert a.val_losses["loss"][-1] < a.val_losses["loss"][0]
+    assert runner.load_denoiser(tmp_path / "a").val_losses == a.val_losses
+    # a run folder that lost its record is resumed from its last checkpoint: the curve stays
+    (tmp_path / "a" / runner.RECORD).unlink()
+    r = runner.train_denoiser(spec, tr, out_dir=tmp_path / "a", val_set=va, resume=True)
+    assert r.val_losses["step"] == a.val_losses["step"]
+    np.testing.assert_allclose(r.val_losses["loss"], a.val_losses["loss"], rtol=1e-4)
+    # without a validation set: no curve
+    assert runner.train_denoiser(spec, tr, out_dir=tmp_path / "c").val_losses == {}
+
+
+def test_heldout_loss_is_fixed_noise_and_ignores_the_global_rng():
+    from maqamgen import diffusion
+
+    sched = diffusion.make_schedule("cosine", 50)
+    obj = diffusion.DiffusionObjective(sched, "eps", "mse")
+    x0 = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    model = lambda x, t: 0.5 * x  # noqa: E731
+    torch.manual_seed(1)
+    a = diffusion.heldout_loss(model, obj, x0, n_t=5, seed=3)
+    torch.manual_seed(2)
+    assert diffusion.heldout_loss(model, obj, x0, n_t=5, seed=3) == a
+    assert diffusion.heldout_loss(model, obj, x0, n_t=5, seed=4) != a
+    assert diffusion.heldout_loss(lambda x, t: torch.zeros_like(x), obj, x0, n_t=5) == pytest.approx(1.0, abs=0.15)
+    with pytest.raises(ConfigError):
+        diffusion.heldout_loss(model, obj, x0, n_t=0)

@@ -119,3 +119,42 @@ def test_js_divergence_bounds_and_empty_input():
     with pytest.raises(ValueError):
         metrics.js_divergence(p, [0, 0, 0, 0])
 
+
+
+def test_kernel_distance_is_unbiased_and_separates_shifted_sets():
+    from maqamgen import metrics
+
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(400, 8))
+    same = [metrics.kernel_distance(rng.normal(size=(16, 8)), ref) for _ in range(200)]
+    shifted = [metrics.kernel_distance(rng.normal(size=(16, 8)) + 0.5, ref) for _ in range(200)]
+    big = np.mean([metrics.kernel_distance(rng.normal(size=(400, 8)) + 0.5, ref) for _ in range(5)])
+    # same distribution: mean ~ 0 at n = 16 (FD would be biased upward there)
+    assert abs(np.mean(same)) < 3 * np.std(same) / np.sqrt(len(same))
+    # shifted: the small-set mean agrees with the large-set value (no size bias)
+    assert abs(np.mean(shifted) - big) < 4 * np.std(shifted) / np.sqrt(len(shifted)) + 0.05 * big
+    assert big > 10 * np.std(same) / np.sqrt(len(same))
+    with pytest.raises(ValueError):
+        metrics.kernel_distance(np.zeros((1, 3)), ref[:, :3])
+
+
+def test_set_interval_floor_none_keeps_negative_bounds():
+    from maqamgen import metrics
+
+    vals = np.linspace(-1.0, 1.0, 20)
+    v, lo, hi = metrics.set_interval(lambda i: float(np.mean(vals[i])), 20, 200, floor=None)
+    assert lo < 0 < hi and v == pytest.approx(0.0, abs=1e-12)
+    _, lo0, _ = metrics.set_interval(lambda i: float(np.mean(vals[i])), 20, 200)
+    assert lo0 == 0.0
+
+
+def test_validation_plateau_tells_falling_from_flat():
+    from maqamgen import metrics
+
+    falling = 1.0 / np.arange(1, 21)
+    flat = np.r_[np.linspace(1.0, 0.5, 10), np.full(10, 0.5) + 0.001 * np.sin(np.arange(10))]
+    assert not metrics.validation_plateau(falling)["plateau"]
+    assert metrics.validation_plateau(falling)["tail_drop"] > 0.1
+    p = metrics.validation_plateau(flat)
+    assert p["plateau"] and p["val_best"] == pytest.approx(0.499, abs=2e-3)
+    assert metrics.validation_plateau([1.0, 0.9])["plateau"] is False

@@ -132,7 +132,9 @@ def sync_all(root: Path | None = None) -> list[Path]:
 
 # ---------------------------------------------------------------- execution
 _MAQAMGEN_REF = re.compile(r"\bmaqamgen(?:\.[A-Za-z_]\w*)*")
-_FROM_IMPORT = re.compile(r"^\s*from\s+(maqamgen(?:\.\w+)*)\s+import\s+\(?([\w\s,]+)", re.M)
+_FROM_IMPORT = re.compile(r"^\s*from\s+(maqamgen(?:\.\w+)*)\s+import\s+(\([\w\s,]+\)|[\w \t,]+)", re.M)
+"""``from maqamgen... import names``: a parenthesised list may span lines, a plain one ends with
+its line (so two consecutive import lines are two statements)."""
 
 
 def _module_file(name: str, lib: Path) -> Path | None:

@@ -302,6 +302,10 @@ class DDPMChapterConfig:
         classifier_steps: training steps of the in-domain classifier (Frechet distance).
         gl_iter: Griffin-Lim iterations of the audio players and pitch metrics.
         long_seconds: length of the stitched long generation, s.
+        judge_window_s: window of the pitch-track maqam judge (:mod:`maqamgen.judge`), s: long
+            enough to carry the maqam (6 s); shorter only where the corpus's clips are (smoke).
+        window_eval_per_maqam: sequences of ``judge_window_s`` per maqam that each model
+            generates (stitched patches) for the window judge.
         torch_threads: torch threads while the chapter runs (:func:`maqamgen.runtime.set_threads`;
             0: torch's default); one thread is several times faster than two on a shared 2-core
             machine.
@@ -313,13 +317,13 @@ class DDPMChapterConfig:
     target: str = "eps"
     p_uncond: float = 0.1
     base: tuple[str, str] = ("cosine", "mse")
-    train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training())
+    train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(steps=1500))
     lr_sgd: float = 2e-2
     grid: str = "one_at_a_time"
     grid_schedules: tuple[str, ...] = ("linear", "cosine")
     grid_losses: tuple[str, ...] = ("mse", "mae")
     grid_optimizers: tuple[str, ...] = ("adam", "adamw", "sgd")
-    grid_steps: int = 120
+    grid_steps: int = 400
     n_eval: int = 16
     n_boot: int = 1000
     eval_sampler: str = "ddim"
@@ -330,6 +334,8 @@ class DDPMChapterConfig:
     classifier_steps: int = 200
     gl_iter: int = 8
     long_seconds: float = 6.0
+    judge_window_s: float = 6.0
+    window_eval_per_maqam: int = 3
     torch_threads: int = 1
 
     @staticmethod
@@ -444,7 +450,7 @@ class LatentChapterConfig:
     loss: str = "mse"
     p_uncond: float = 0.1
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
-        steps=800, batch_size=16, lr=2e-3, warmup_steps=40))
+        steps=600, batch_size=16, lr=2e-3, warmup_steps=40))
     p_generate: float = 0.25
     p_prefix: float = 0.5
     p_suffix: float = 0.1
@@ -456,7 +462,7 @@ class LatentChapterConfig:
     n_eval: int = 32
     piece_seconds: float = 60.0
     window_seconds: float = 10.0
-    n_pieces: int = 4
+    n_pieces: int = 2
     overlap_frames: int = 16
     n_resample: int = 2
     torch_threads: int = 1
@@ -496,8 +502,8 @@ class DiTChapterConfig:
     piece_pos: bool = True
     ornaments: bool = True
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
-        steps=4800, batch_size=16, lr=1e-3, warmup_steps=100))
-    ablation_steps: int = 600
+        steps=3600, batch_size=16, lr=1e-3, warmup_steps=100))
+    ablation_steps: int = 450
     ablations: tuple = (("no ornament encoding", (("ornaments", False),)),
                         ("no piece position", (("piece_pos", False),)),
                         ("rotary time positions", (("time_pos", "rope"),)),
@@ -653,6 +659,7 @@ PROFILES: dict[str, Profile] = {
         ddpm=DDPMChapterConfig(train=DDPMChapterConfig.training(steps=8, warmup_steps=0),
                                grid_schedules=("linear", "cosine"), grid_losses=("mse",),
                                grid_optimizers=("adamw", "sgd"), grid_steps=8, n_eval=8, n_boot=200,
+                               judge_window_s=4.0, window_eval_per_maqam=1,
                                eval_steps=3, sampler_grid=(("ddim", 3), ("ddpm", 10)),
                                n_sampler_eval=4, classifier_steps=10, gl_iter=4,
                                long_seconds=2.0),
@@ -705,7 +712,7 @@ PROFILES: dict[str, Profile] = {
                                train=DDPMChapterConfig.training(steps=20000, batch_size=32, lr=2e-4,
                                                                 warmup_steps=50, device="auto"),
                                lr_sgd=1e-2, grid="full", grid_schedules=("linear", "cosine", "sigmoid"),
-                               grid_steps=5000, n_eval=256, eval_steps=50,
+                               grid_steps=5000, n_eval=256, eval_steps=50, window_eval_per_maqam=32,
                                sampler_grid=(("ddim", 5), ("ddim", 10), ("ddim", 20), ("ddim", 50),
                                              ("ddim", 100), ("ddpm", 250), ("ddpm", 1000)),
                                n_sampler_eval=64, classifier_steps=4000, gl_iter=64,

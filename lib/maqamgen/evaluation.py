@@ -122,40 +122,21 @@ class Evaluator:
         """The metrics of per-sample measurements ``m`` (:meth:`measure`), with intervals.
 
         Returns:
-            ``n`` (samples) and ``fd``, ``clf_acc``, ``nn_dist``, and, when ``m`` has the pitch
-            measurements, ``pcd_js``, ``est_acc``, ``voiced_s``. With ``n_boot > 0`` each of the
-            first five has ``<key>_lo`` and ``<key>_hi``: FD and PCD divergence by
+            ``n`` (samples) and ``fd``, ``kid``, ``clf_acc``, ``nn_dist``, and, when ``m`` has
+            the pitch measurements, ``pcd_js``, ``est_acc``, ``voiced_s``. With ``n_boot > 0``
+            each but ``voiced_s`` has ``<key>_lo`` and ``<key>_hi``: FD, KID
+            (:func:`maqamgen.metrics.kernel_distance`, unbiased at any set size) and PCD divergence by
             :func:`maqamgen.metrics.set_interval` over the judged samples (the reference is fixed: every row is
             measured against the same one), the accuracies by
             :func:`maqamgen.metrics.wilson_interval`, the frame distance by
             :func:`maqamgen.metrics.bootstrap_ci` of its mean; ``level`` is their coverage.
         """
-        n = len(m["clf_ok"])
-        out = {"n": n}
-        emb = m["emb"]
-        sets = {"fd": lambda i: metrics.frechet_distance(emb[i], self.ref_emb)}
-        if "pcd" in m:
-            sets["pcd_js"] = lambda i: metrics.pcd_divergence(m["pcd"][i], self.ref_pcd)
-        for key, stat in sets.items():
-            if n_boot:
-                out[key], out[f"{key}_lo"], out[f"{key}_hi"] = metrics.set_interval(stat, n, n_boot, level, self.seed)
-            else:
-                out[key] = float(stat(np.arange(n)))
-        oks = {"clf_acc": m["clf_ok"]}
-        if "est_ok" in m:
-            oks["est_acc"] = m["est_ok"]
-        for key, ok in oks.items():
-            p, lo, hi = metrics.wilson_interval(int(np.sum(ok)), n, level)
-            out[key] = p
-            if n_boot:  # (min/max: rounding can put a bound a hair past 0 or 1 when p is)
-                out[f"{key}_lo"], out[f"{key}_hi"] = min(lo, p), max(hi, p)
+        out = _summarize_sets(m, self.ref_emb, self.ref_pcd, self.seed, n_boot, level)
         if n_boot:
             out["nn_dist"], out["nn_dist_lo"], out["nn_dist_hi"] = metrics.bootstrap_ci(
                 m["nn_dist"], n_boot=n_boot, level=level, seed=self.seed)
         else:
             out["nn_dist"] = float(np.mean(m["nn_dist"]))
-        if "voiced_s" in m:
-            out["voiced_s"] = float(np.mean(m["voiced_s"]))
         return out
 
     def evaluate(self, x: torch.Tensor, labels, pitch: bool = True, n_boot: int = 1000,
@@ -217,12 +198,14 @@ def _summarize_sets(m: dict, ref_emb: np.ndarray, ref_pcd: np.ndarray, seed: int
     n = len(m["clf_ok"])
     out = {"n": n}
     emb = m["emb"]
-    sets = {"fd": lambda i: metrics.frechet_distance(emb[i], ref_emb)}
+    sets = {"fd": lambda i: metrics.frechet_distance(emb[i], ref_emb),
+            "kid": lambda i: metrics.kernel_distance(emb[i], ref_emb)}
     if "pcd" in m:
         sets["pcd_js"] = lambda i: metrics.pcd_divergence(m["pcd"][i], ref_pcd)
     for key, stat in sets.items():
         if n_boot:
-            out[key], out[f"{key}_lo"], out[f"{key}_hi"] = metrics.set_interval(stat, n, n_boot, level, seed)
+            out[key], out[f"{key}_lo"], out[f"{key}_hi"] = metrics.set_interval(
+                stat, n, n_boot, level, seed, floor=None if key == "kid" else 0.0)
         else:
             out[key] = float(stat(np.arange(n)))
     for key in ("clf_acc", "est_acc"):
@@ -276,7 +259,8 @@ class WindowEvaluator:
 
     @classmethod
     def build(cls, corp, fcfg, normalizer, gl_iter: int = 32, ref_split: str = "test",
-              tonic_known: bool = False, seed: int = 0, workers: int = 2) -> "WindowEvaluator":
+              tonic_known: bool = False, seed: int = 0, workers: int = 2,
+              window_s: float | None = None) -> "WindowEvaluator":
         """Train/load the judge of ``corp`` (:func:`maqamgen.judge.get_judge`, cached) and embed
         the reference: every ``judge.WINDOW_S`` window (every ``judge.EVAL_STRIDE_S``) of the
         ``ref_split`` clips through Griffin-Lim.
@@ -292,10 +276,12 @@ class WindowEvaluator:
                 conditioned on the maqam only.
             seed: Griffin-Lim and bootstrap seed.
             workers: processes for the one-off pitch tracking of the corpus.
+            window_s: the judge's window, s (None: ``judge.WINDOW_S``).
         """
-        j = judge_mod.get_judge(corp, fcfg, normalizer, gl_iter=gl_iter, workers=workers)
+        w = judge_mod.WINDOW_S if window_s is None else float(window_s)
+        j = judge_mod.get_judge(corp, fcfg, normalizer, gl_iter=gl_iter, workers=workers, window_s=w)
         tracks = judge_mod.corpus_tracks(corp, fcfg, normalizer, gl_iter, workers)
-        ref = judge_mod.clip_windows(corp, tracks, ref_split, "gl")
+        ref = judge_mod.clip_windows(corp, tracks, ref_split, "gl", window_s=w)
         t = ref["tonic_hz"] if tonic_known else None
         return cls(judge=j, ref_emb=j.embed(ref["raw"], t), ref_pcd=np.stack([r.pcd for r in ref["raw"]]),
                    ref=ref, normalizer=normalizer, fcfg=fcfg, sr=int(corp.config["sr"]),
@@ -347,7 +333,7 @@ class WindowEvaluator:
         maqam ``labels``: Griffin-Lim, the pitch track, then :meth:`measure_tracks`."""
         from maqamgen import estimate
 
-        tracks = [estimate.pitch_track(self.to_audio(np.asarray(m)), self.sr) for m in mels]
+        tracks = [judge_mod.track(self.to_audio(np.asarray(m)), self.sr) for m in mels]
         return self.measure_tracks(tracks, labels, tonic_hz)
 
     def summarize(self, m: dict, n_boot: int = 1000, level: float = 0.95) -> dict:
@@ -363,12 +349,13 @@ class WindowEvaluator:
         """The real-vs-real row: the windows of another held-out split (disjoint clips), decoded
         like generated material, judged against the reference -- the floor of FD and PCD
         divergence and the ceiling of the accuracies at this decoder."""
-        w = judge_mod.clip_windows(self.corpus, self.tracks, split, "gl")
+        ws = self.judge.window_s
+        w = judge_mod.clip_windows(self.corpus, self.tracks, split, "gl", window_s=ws)
         tr_list = []
         for c in self.corpus.split(split):
             tr = self.tracks[c.id]["gl"]
             dur = float(tr.times[-1] + tr.hop_s)
-            tr_list += [judge_mod.crop(tr, s) for s in judge_mod.window_starts(dur, judge_mod.EVAL_STRIDE_S)]
+            tr_list += [judge_mod.crop(tr, s, ws) for s in judge_mod.window_starts(dur, judge_mod.EVAL_STRIDE_S, ws)]
         t = w["tonic_hz"] if self.tonic_known else None
         return self.summarize(self.measure_tracks(tr_list, w["label"], t), n_boot, level)
 
@@ -378,7 +365,7 @@ def judge_long(ev: WindowEvaluator, trained, n_per_class: int, seconds: float | 
                n_boot: int = 1000, level: float = 0.95) -> dict:
     """Generate ``n_per_class`` long sequences per maqam with a patch model and judge them at
     the judge's window length: :func:`maqamgen.diffusion.stitch.generate_long` (``seconds``,
-    default ``judge.WINDOW_S``), then :meth:`WindowEvaluator.evaluate`.
+    default the judge's ``window_s``), then :meth:`WindowEvaluator.evaluate`.
 
     A model whose patch (e.g. the 1.5-s U-Net patch) is shorter than the judge's window is
     judged this way, never patch by patch.
@@ -389,7 +376,7 @@ def judge_long(ev: WindowEvaluator, trained, n_per_class: int, seconds: float | 
     """
     from maqamgen.diffusion import stitch
 
-    seconds = judge_mod.WINDOW_S if seconds is None else float(seconds)
+    seconds = ev.judge.window_s if seconds is None else float(seconds)
     mels, labels = [], []
     for k in range(len(ev.judge.maqamat)):
         for i in range(int(n_per_class)):

@@ -234,6 +234,35 @@ def frechet_distance(X, Y) -> float:
     return frechet_distance_gaussian(*gaussian_stats(X), *gaussian_stats(Y))
 
 
+def kernel_distance(X, Y, degree: int = 3, coef0: float = 1.0) -> float:
+    """Kernel distance (KID, Binkowski et al. 2018) between the rows of ``X`` ``(N, D)`` and ``Y``
+    ``(M, D)``: the unbiased estimate of the squared maximum mean discrepancy with the
+    polynomial kernel ``k(x, y) = (x . y / D + coef0) ** degree``,
+
+        MMD^2 = mean_{i != j} k(x_i, x_j) + mean_{i != j} k(y_i, y_j) - 2 mean_{i, j} k(x_i, y_j).
+
+    Unlike the Frechet distance it has no bias that depends on the set sizes (its expectation is
+    the same for 16 samples as for 16,000), and it needs no covariance, so it stays sound when
+    ``N`` is not much larger than ``D``; it can come out slightly negative when the sets match.
+    Units: those of the kernel (squared, as FD's).
+
+    Used in: lib/maqamgen/evaluation.py (``kid`` beside ``fd`` in every judged row)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    if X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1] or len(X) < 2 or len(Y) < 2:
+        raise ValueError(f"need two sets of >= 2 rows of the same width, got {X.shape} and {Y.shape}")
+    d = X.shape[1]
+
+    def k(a, b):
+        return (a @ b.T / d + coef0) ** degree
+
+    kxx, kyy, kxy = k(X, X), k(Y, Y), k(X, Y)
+    n, m = len(X), len(Y)
+    return float((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+                 - 2.0 * kxy.mean())
+
+
 def pcd_divergence(pcds_a, pcds_b) -> float:
     """JS divergence (bits) between the mean pitch-class distributions of two sets of PCDs.
 
@@ -746,7 +775,7 @@ def _bootstrap(stat, n: int, n_boot: int, seed: int) -> np.ndarray:
 
 
 def set_interval(stat, n: int, n_boot: int = 1000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float, float]:
+                 seed: int = 0, floor: float | None = 0.0) -> tuple[float, float, float]:
     """A statistic of a whole set of ``n`` items, with a bootstrap interval over the items.
 
     ``stat(index)`` computes the statistic (a Frechet distance, a divergence of mean PCDs) on the
@@ -763,6 +792,8 @@ def set_interval(stat, n: int, n_boot: int = 1000, level: float = 0.95,
         n_boot: resamples.
         level: coverage of the interval.
         seed: resampling seed (same seed, same interval).
+        floor: the least value of a bound (0 for a distance; None for a statistic that can be
+            negative, such as :func:`kernel_distance`).
 
     Returns:
         ``(value, lo, hi)``; NaNs when ``n == 0``.
@@ -776,7 +807,9 @@ def set_interval(stat, n: int, n_boot: int = 1000, level: float = 0.95,
     a = (1.0 - level) / 2.0
     shift = float(np.median(boots)) - value
     lo, hi = np.quantile(boots, [a, 1.0 - a]) - shift
-    return value, float(max(lo, 0.0)), float(max(hi, 0.0))
+    if floor is not None:
+        lo, hi = max(lo, floor), max(hi, floor)
+    return value, float(lo), float(hi)
 
 
 def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float, float]:
@@ -827,6 +860,35 @@ def loss_tail(losses, frac: float = 0.25) -> dict:
     tail = L[-max(2, int(len(L) * frac)):]
     m = float(tail.mean())
     return {"final_loss": m, "loss_cv": float(tail.std() / m) if m else float("nan")}
+
+
+PLATEAU_TOL = 0.02
+"""A validation curve whose best value fell by less than this share over the last quarter of a
+run had stopped falling (:func:`validation_plateau`)."""
+
+
+def validation_plateau(val_losses, frac: float = 0.25, tol: float = PLATEAU_TOL) -> dict:
+    """Whether a validation curve had stopped falling: the relative drop of its best value over
+    its last ``frac`` of points against its best value before them.
+
+    Returns:
+        ``val_best`` (lowest validation loss), ``val_last`` (the last one), ``tail_drop``
+        (``(best before the tail - best in the tail) / best before``; <= 0 when the tail did not
+        improve) and ``plateau`` (``tail_drop < tol``: the model was trained until its validation
+        loss stopped falling; False: more training would still have helped).
+
+    Used in: book/part1/04_unet_ddpm.md
+    """
+    v = np.asarray(val_losses, dtype=float)
+    if v.size < 4:
+        return {"val_best": float(np.min(v)) if v.size else float("nan"),
+                "val_last": float(v[-1]) if v.size else float("nan"),
+                "tail_drop": float("nan"), "plateau": False}
+    k = max(1, int(round(v.size * frac)))
+    before, tail = float(v[:-k].min()), float(v[-k:].min())
+    drop = (before - tail) / before if before else float("nan")
+    return {"val_best": float(v.min()), "val_last": float(v[-1]), "tail_drop": float(drop),
+            "plateau": bool(drop < tol)}
 
 
 # ----------------------------------------------------------------------------- symbolic (note-level)

@@ -240,3 +240,26 @@ def plot_patch(ax, x, fcfg, sr: int, title: str | None = None, vmin: float = -1.
     if title:
         ax.set_title(title, fontsize=9)
     return img
+
+
+def confusion(ax, C: np.ndarray, labels, title: str | None = None, xlabel: str = "estimated",
+              ylabel: str = "true"):
+    """A confusion matrix ``C[i, j]`` (items of ``labels[i]`` read as ``labels[j]``) as a heat map
+    with its non-zero counts written in the cells.
+
+    Used in: book/part1/02_maqam_estimation.md, book/part1/04_unet_ddpm.md
+    """
+    C = np.asarray(C)
+    ax.imshow(C, cmap="Blues")
+    for i in range(C.shape[0]):
+        for j in range(C.shape[1]):
+            if C[i, j]:
+                ax.text(j, i, int(C[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if C[i, j] > C.max() / 2 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=60, fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax

@@ -67,6 +67,7 @@ __all__ = [
     "predict_eps_from_v",
     "training_target",
     "x0_eps_from_output",
+    "heldout_loss",
     "null_cond",
     "drop_cond",
     "guided_output",
@@ -560,6 +561,33 @@ class DiffusionObjective:
         x0, cond = _x0_and_cond(batch)
         return diffusion_loss(model, x0, self.schedule, self.target, self.loss, cond=cond,
                               p_uncond=self.p_uncond)
+
+
+def heldout_loss(model: Callable, objective: DiffusionObjective, x0: Tensor, cond: Cond = None,
+                 n_t: int = 8, seed: int = 0) -> float:
+    """The validation loss: ``objective``'s loss on held-out data at fixed noise.
+
+    ``n_t`` timesteps evenly spread over ``0..T-1`` (``t_k = round(k (T - 1) / (n_t - 1))``),
+    for each one noise draw of ``x0``'s shape from ``seed``, no label drop, no masks; the mean of
+    the ``n_t`` losses (:func:`diffusion_loss`). Fixed ``t`` and noise make the number a
+    deterministic function of the weights, so a curve of it over training steps is smooth and
+    comparable between models that share the schedule, target and loss.
+
+    Used in: lib/maqamgen/diffusion/run.py (the validation curve of every trained denoiser)
+    """
+    if n_t < 1:
+        raise ConfigError(f"n_t must be >= 1, got {n_t}")
+    g = torch.Generator().manual_seed(int(seed))
+    T = objective.schedule.T
+    ts = np.unique(np.rint(np.linspace(0, T - 1, n_t)).astype(int)) if n_t > 1 else np.array([T // 2])
+    total = 0.0
+    with torch.no_grad():
+        for t in ts:
+            eps = torch.randn(x0.shape, generator=g).to(x0.device, x0.dtype)
+            tt = torch.full((x0.shape[0],), int(t), dtype=torch.long, device=x0.device)
+            total += float(diffusion_loss(model, x0, objective.schedule, objective.target, objective.loss,
+                                          cond=cond, t=tt, eps=eps))
+    return total / len(ts)
 
 
 # --------------------------------------------------------------------------------------------

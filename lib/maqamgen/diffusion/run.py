@@ -17,6 +17,7 @@ Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md (and
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -40,6 +41,15 @@ RECORD = "denoiser.json"
 
 RUN_VERSION = 3
 """Layout of :data:`RECORD` (3: the training settings as a nested :class:`TrainConfig`)."""
+
+VAL_LOSSES = "val_losses.csv"
+"""The validation curve beside ``losses.csv``: ``step,loss`` of :func:`maqamgen.diffusion.heldout_loss`."""
+
+VAL_POINTS = 20
+"""Points of a validation curve over a run (every ``steps // VAL_POINTS`` steps, and the last)."""
+
+VAL_SAMPLES = 32
+"""Held-out patches in the validation batch (balanced over the maqamat, fixed)."""
 
 RUNTIME_FIELDS = ("device", "progress", "num_workers", "ckpt_every")
 """Training settings that do not change the trained weights: left out of a spec's identity."""
@@ -193,6 +203,8 @@ class Trained:
         model: the EMA weights, on CPU, in eval mode.
         schedule: the noise schedule.
         losses: the loss curve (:func:`maqamgen.train.read_losses`).
+        val_losses: the validation curve ``{"step": [...], "loss": [...]}`` (empty when the
+            model was trained without a validation set), :func:`read_val_losses`.
         seconds: training wall time, s (of the run that made the checkpoint).
         maqamat: label names.
         normalizer, fcfg, sr: the features it was trained on.
@@ -213,6 +225,7 @@ class Trained:
     out_dir: Path
     cached: bool = False
     sample_shape: tuple[int, int, int] | None = None
+    val_losses: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -278,6 +291,7 @@ def load_denoiser(out_dir: str | Path) -> Trained:
     return Trained(spec=spec, model=model.eval(), schedule=spec.make_schedule(),
                    losses=trainer.read_losses(out), seconds=seconds, maqamat=maqamat,
                    normalizer=normalizer, fcfg=fcfg, sr=sr, out_dir=out, cached=True,
+                   val_losses=read_val_losses(out),
                    sample_shape=shape)
 
 
@@ -292,7 +306,7 @@ def _read_record(rec_path: Path) -> dict:
 
 def train_denoiser(spec: DenoiserSpec, train_set: features.PatchSet, out_dir: str | Path | None = None,
                    resume: bool = False, progress: bool | None = None,
-                   device: str | None = None) -> Trained:
+                   device: str | None = None, val_set: features.PatchSet | None = None) -> Trained:
     """Train one DDPM (or load it from the cache when the same spec and data were trained before).
 
     Args:
@@ -303,6 +317,11 @@ def train_denoiser(spec: DenoiserSpec, train_set: features.PatchSet, out_dir: st
         resume: continue from the folder's checkpoint.
         progress: progress bar (None: ``spec.train.progress``).
         device: ``cpu``, ``cuda`` or ``auto`` (None: ``spec.train.device``).
+        val_set: held-out patches: every ``steps // VAL_POINTS`` steps the EMA weights'
+            :func:`maqamgen.diffusion.heldout_loss` on :data:`VAL_SAMPLES` of them (balanced,
+            fixed) is appended to :data:`VAL_LOSSES` (``Trained.val_losses``). It does not
+            change the trained weights, so it is not part of the cache key: a cached model
+            trained without it has no curve.
 
     Returns:
         The :class:`Trained` model.
@@ -316,13 +335,79 @@ def train_denoiser(spec: DenoiserSpec, train_set: features.PatchSet, out_dir: st
     if out_dir is None:  # a cache entry: one builder at a time, the others then read it
         out = cache_dir("ddpm", run_digest(spec, train_set))
         with runtime.locked(out):
-            return _train_denoiser(spec, train_set, out, True, resume, progress, device)
-    return _train_denoiser(spec, train_set, Path(out_dir), False, resume, progress, device)
+            return _train_denoiser(spec, train_set, out, True, resume, progress, device, val_set)
+    return _train_denoiser(spec, train_set, Path(out_dir), False, resume, progress, device, val_set)
 
 
-def _train_denoiser(spec, train_set, out: Path, cached_dir: bool, resume: bool, progress, device) -> Trained:
+def read_val_losses(out_dir: str | Path) -> dict:
+    """The validation curve of a run folder, ``{"step": [...], "loss": [...]}`` (empty if none).
+
+    Used in: lib/maqamgen/diffusion/run.py (``Trained.val_losses``)
+    """
+    path = Path(out_dir) / VAL_LOSSES
+    steps, losses = [], []
+    try:
+        for line in path.read_text().splitlines()[1:]:
+            a, b = line.split(",")
+            steps.append(int(a))
+            losses.append(float(b))
+    except (OSError, ValueError):
+        return {}
+    return {"step": steps, "loss": losses}
+
+
+class ValidationCurve:
+    """A :func:`maqamgen.train.train` callback: the validation loss every ``every`` steps.
+
+    Computed on the main rank from a copy of the EMA weights (the raw weights without an EMA),
+    appended to ``out_dir / VAL_LOSSES`` (a resumed run keeps its earlier points; a point at or
+    after the resume step is replaced).
+    """
+
+    def __init__(self, objective, val_set, total_steps: int, seed: int = 0, n: int = VAL_SAMPLES):
+        self.objective = objective
+        batch = val_set.balanced(n, seed=seed)
+        ds = batch.dataset()
+        cols = list(zip(*[ds[i] for i in range(len(ds))]))
+        self.x0, self.cond = diffusion._x0_and_cond(tuple(torch.stack(c) for c in cols))
+        self.every = max(1, int(total_steps) // VAL_POINTS)
+        self.total = int(total_steps)
+        self.seed = seed
+        self.started = False
+
+    def _start(self, out_dir: Path, step: int) -> None:
+        path = out_dir / VAL_LOSSES
+        old = read_val_losses(out_dir)
+        keep = [(s, v) for s, v in zip(old.get("step", []), old.get("loss", [])) if s < step]
+        runtime.atomic_write(path, "step,loss\n" + "".join(f"{s},{v:.6g}\n" for s, v in keep))
+        self.started = True
+
+    def __call__(self, state) -> None:
+        if state.rank != 0 or (state.step % self.every and state.step != self.total):
+            return
+        if not self.started:
+            self._start(state.out_dir, state.step)
+        model = copy.deepcopy(state.model)
+        if state.ema is not None:
+            state.ema.copy_to(model)
+        model.eval()
+        dev = next(model.parameters()).device
+        cond = self.cond
+        if isinstance(cond, torch.Tensor):
+            cond = cond.to(dev)
+        elif isinstance(cond, dict):
+            cond = {k: v.to(dev) for k, v in cond.items()}
+        loss = diffusion.heldout_loss(model, self.objective, self.x0.to(dev), cond, seed=self.seed)
+        with open(state.out_dir / VAL_LOSSES, "a") as f:
+            f.write(f"{state.step},{loss:.6g}\n")
+
+
+def _train_denoiser(spec, train_set, out: Path, cached_dir: bool, resume: bool, progress, device,
+                    val_set=None) -> Trained:
     rec_path = out / RECORD
-    if rec_path.exists() and (out / trainer.CHECKPOINT).exists() and (cached_dir or resume):
+    wants_curve = val_set is not None and not (out / VAL_LOSSES).exists()
+    if (rec_path.exists() and (out / trainer.CHECKPOINT).exists() and (cached_dir or resume)
+            and not (cached_dir and wants_curve)):  # a cache entry without the asked curve is retrained
         rec = _read_record(rec_path)
         if rec.get("steps_done") == spec.steps and rec.get("spec") == json.loads(json.dumps(spec.to_dict())):
             try:
@@ -343,15 +428,18 @@ def _train_denoiser(spec, train_set, out: Path, cached_dir: bool, resume: bool, 
             prev_seconds = float(_read_record(rec_path).get("seconds", 0.0))
         except (TypeError, ValueError):
             prev_seconds = 0.0
+    callbacks = ([ValidationCurve(objective, val_set, spec.steps, seed=spec.train.seed)]
+                 if val_set is not None else [])
     res = trainer.train(model, train_set.dataset(), objective, spec.train_config(progress, device),
-                        out, resume=resume)
+                        out, resume=resume, callbacks=callbacks)
     seconds = prev_seconds + res.seconds
     runtime.atomic_write(rec_path, json.dumps(_record(spec, train_set, seconds, res.step),
                                                     indent=1).encode())
     return Trained(spec=spec, model=res.ema_model().cpu().eval(), schedule=schedule,
                    losses=trainer.read_losses(out), seconds=seconds, maqamat=train_set.maqamat,
                    normalizer=train_set.normalizer, fcfg=train_set.config, sr=train_set.sr,
-                   out_dir=out, cached=False, sample_shape=tuple(int(v) for v in train_set.x.shape[1:]))
+                   out_dir=out, cached=False, sample_shape=tuple(int(v) for v in train_set.x.shape[1:]),
+                   val_losses=read_val_losses(out))
 
 
 def sample(trained: Trained, labels, sampler: str = "ddim", steps: int = 20,
