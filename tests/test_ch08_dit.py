@@ -106,3 +106,30 @@ def test_judge_model_row(setup):
     for key in ("fd", "clf_acc", "frag_acc", "in_scale", "seam_jump_ratio", "hallucination_index"):
         assert key in row and f"{key}_lo" in row
     assert row["params"] == dit.n_params and row["gen_s_per_audio_s"] > 0
+
+
+def test_token_features_and_the_ornament_probe(setup):
+    smoke, ae, lat, frags, spec, dit = setup
+    W, (C, H) = lat.x.shape[-1], lat.x.shape[1:3]
+    f = ch08.token_features(dit, lat, t=10, n=5, seed=0)
+    assert f["X"].shape[0] == 5 * W and f["X"].ndim == 2
+    assert f["y"].shape == f["group"].shape == (5 * W,) and len(np.unique(f["group"])) == 5
+    again = ch08.token_features(dit, lat, t=10, n=5, seed=0)
+    np.testing.assert_array_equal(f["X"], again["X"])  # fixed noise: deterministic
+    base = ch08.token_features(None, lat, t=10, n=5, seed=0)
+    assert base["X"].shape == (5 * W, C * H)
+    np.testing.assert_array_equal(base["y"], f["y"])  # the same fragments and frames
+    # the probe: separable features read perfectly, label-free noise near chance
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    grp = np.repeat(np.arange(12), 10)
+    X = rng.normal(size=(120, 4))
+    X[:, 0] += 6 * y
+    r = ch08.ornament_probe({"X": X, "y": y, "group": grp}, {"X": X, "y": y, "group": grp}, n_boot=50)
+    assert r["bal_acc"] == pytest.approx(1.0) and r["chance"] == pytest.approx(1 / 3)
+    noise = {"X": rng.normal(size=(120, 4)), "y": y, "group": grp}
+    r0 = ch08.ornament_probe(noise, {"X": rng.normal(size=(120, 4)), "y": y, "group": grp}, n_boot=50)
+    assert r0["bal_acc"] < 0.6 and r0["bal_acc_lo"] <= r0["bal_acc"] <= r0["bal_acc_hi"]
+    patch = dataclasses.replace(dit, spec=ch08.dit_spec(DCFG, LCFG, lat.x.shape[1:], (("tokenization", "patch"),)))
+    with pytest.raises(ConfigError, match="time tokens"):
+        ch08.token_features(patch, lat, t=10, n=2)

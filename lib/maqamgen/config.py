@@ -489,6 +489,9 @@ class DiTChapterConfig:
         ablations: ``(name, ((field, value), ...))``: each changes the reference's network config.
         n_eval: generated fragments judged per model.
         n_control: fragments per ornament-control measurement.
+        n_probe: fragments (each split) whose frames the linear ornament probe is fitted on and
+            scored on.
+        probe_t: noise levels of the probe, as fractions of ``T``.
         control_kinds: ornaments asked for in the control study.
         control_span: ``(start, end)`` of the asked span as fractions of the fragment.
         n_pieces: long pieces per model (judged for seams and middle-part hallucination).
@@ -510,6 +513,8 @@ class DiTChapterConfig:
                         ("2D patches", (("tokenization", "patch"), ("freq_pos", True))))
     n_eval: int = 16
     n_control: int = 8
+    n_probe: int = 160
+    probe_t: tuple[float, ...] = (0.1, 0.5)
     control_kinds: tuple[str, ...] = ("vibrato", "slide")
     control_span: tuple[float, float] = (0.3, 0.7)
     n_pieces: int = 2
@@ -677,7 +682,7 @@ PROFILES: dict[str, Profile] = {
             window_seconds=4.0, n_pieces=2, overlap_frames=4, n_resample=1),
         dit=DiTChapterConfig(train=DDPMChapterConfig.training(steps=8, batch_size=4, warmup_steps=0),
                              ablation_steps=4, ablations=(("no ornament encoding", (("ornaments", False),)),),
-                             n_eval=4, n_control=2, n_pieces=1),
+                             n_eval=4, n_control=2, n_pieces=1, n_probe=8),
         lstm=LSTMChapterConfig(train=LSTMChapterConfig.training(steps=30), windows=(16, 64),
                                seeds=(0, 1), val_every=10, n_bach=12,
                                bach_val=3, prompt_seconds=2.0, gen_seconds=5.0, n_judge=2,

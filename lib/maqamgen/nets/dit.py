@@ -501,6 +501,11 @@ class DiT(nn.Module):
         Raises:
             ConfigError: bad shapes, unknown or unusable condition keys, indices out of range.
         """
+        h, c = self._run(x, t, cond)
+        return self.unpatchify(self.final_layer(h, c), x.shape[2], x.shape[3])
+
+    def _run(self, x: Tensor, t: Tensor, cond=None) -> tuple[Tensor, Tensor]:
+        """Tokens after the last block ``(B, N, d)`` and the conditioning vector ``(B, d)``."""
         self.check_input(x)
         B, _, H, W = x.shape
         d = self._check_keys(cond)
@@ -515,4 +520,9 @@ class DiT(nn.Module):
             h = h + self.ornament_tokens(d.get("ornaments"), B, H, W)
         for block in self.blocks:
             h = block(h, c, rope)
-        return self.unpatchify(self.final_layer(h, c), H, W)
+        return h, c
+
+    def features(self, x: Tensor, t: Tensor, cond=None) -> Tensor:
+        """The token features after the last block, ``(B, N, d)``: what a probe reads (one token
+        per latent frame with time tokens; row-major patches otherwise). Arguments as :meth:`forward`."""
+        return self._run(x, t, cond)[0]

@@ -9,6 +9,9 @@ ornament control.
 * :func:`asked_ornaments`, :func:`ornament_control` -- generate fragments asking for an ornament in
   a span (and "none" elsewhere), detect ornaments in the audio (:mod:`maqamgen.ornaments`) and
   score the control (:func:`maqamgen.ornaments.control_score`).
+* :func:`token_features`, :func:`ornament_probe` -- how the ornament encoding shapes the latent
+  space: a linear probe of the per-frame ornament class from a DiT's token features (the model
+  not told the ornaments), against the same probe on the noisy latent frames themselves.
 * :func:`judge_model` -- one model's row of the chapter's tables: Frechet distance and accuracies
   on Chapter 4's grid, fragment-level maqam and intonation, seams and hallucination of long
   pieces, ornament control.
@@ -202,3 +205,92 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
                                                             else (float("nan"),) * 3)
     return row
 
+
+
+@torch.no_grad()
+def token_features(trained: run.Trained | None, lat: ch06.LatentSet, t: int, seed: int = 0,
+                   n: int | None = None, batch: int = 64) -> dict:
+    """Per-frame features of latent fragments noised to step ``t`` (fixed noise from ``seed``).
+
+    With a DiT of time tokens (one per latent frame): its token features after the last block
+    (:meth:`maqamgen.nets.dit.DiT.features`), conditioned on the fragment's maqam and tonic (and
+    its place in the clip, when the model takes it) with the ornaments **unknown** (``-1``): what
+    the model itself reads from the audio. With ``trained=None``: the noisy latent frame itself
+    (``C x H`` numbers), the probe's baseline.
+
+    Args:
+        lat: latents with their per-frame ornament labels.
+        t: diffusion step of the noise.
+        n: the first ``n`` fragments of a fixed random order (None: all).
+
+    Returns:
+        ``{"X": (n W, D), "y": (n W,) ornament classes, "group": (n W,) fragment index}``.
+
+    Raises:
+        ConfigError: a DiT with 2D patches (its tokens are not frames), or latents without labels.
+    """
+    from maqamgen import diffusion
+
+    if lat.ornaments is None:
+        raise ConfigError("these latents carry no ornament labels (encode_fragments adds them)")
+    if trained is not None and dict(trained.spec.overrides).get("tokenization", "time") != "time":
+        raise ConfigError("the probe reads one token per latent frame: it needs a DiT with time tokens")
+    g = torch.Generator().manual_seed(int(seed))
+    order = torch.randperm(len(lat), generator=g)
+    idx = order[: (len(lat) if n is None else min(int(n), len(lat)))]
+    keys = condition_keys(trained.spec) if trained is not None else ()
+    feats, ys, groups = [], [], []
+    for b0 in range(0, len(idx), batch):
+        ii = idx[b0:b0 + batch]
+        x0 = lat.x[ii]
+        eps = torch.randn(x0.shape, generator=g)
+        sched = trained.schedule if trained is not None else diffusion.make_schedule("cosine", max(t + 1, 1000))
+        tt = torch.full((len(ii),), int(t), dtype=torch.long)
+        xt = diffusion.q_sample(x0, tt, eps, sched)
+        if trained is None:
+            f = xt.flatten(1, 2).transpose(1, 2)  # (B, W, C H)
+        else:
+            cond = {"label": lat.labels[ii], "vec": lat.vec[ii]}
+            if "ornaments" in keys:
+                cond["ornaments"] = torch.full_like(lat.ornaments[ii], -1)
+            if "start_s" in keys:
+                cond["start_s"], cond["total_s"] = lat.start_s[ii], lat.total_s[ii]
+            f = trained.model.features(xt, tt, cond)
+        feats.append(f.reshape(-1, f.shape[-1]).double().numpy())
+        ys.append(lat.ornaments[ii].reshape(-1).numpy())
+        groups.append(np.repeat(ii.numpy(), f.shape[1]))
+    return {"X": np.concatenate(feats), "y": np.concatenate(ys), "group": np.concatenate(groups)}
+
+
+def ornament_probe(train: dict, test: dict, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+    """A linear probe of the ornament class: multinomial logistic regression (standardised
+    features, classes weighted by their inverse frequency) fitted on ``train`` and scored on
+    ``test`` (both :func:`token_features`).
+
+    Returns:
+        ``bal_acc`` (balanced accuracy: mean per-class recall over the classes present in
+        ``test``; chance is 1 / classes) with ``bal_acc_lo``/``bal_acc_hi`` (bootstrap over the test
+        fragments, :func:`maqamgen.metrics.set_interval`), ``recall`` per ornament name, ``n_frames``,
+        ``n_fragments``, ``chance``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, class_weight="balanced"))
+    clf.fit(train["X"], train["y"])
+    pred = clf.predict(test["X"])
+    y, grp = test["y"], test["group"]
+    classes = np.unique(y)
+    frags = np.unique(grp)
+    rows_of = {f: np.flatnonzero(grp == f) for f in frags}
+
+    def bal_acc(ix) -> float:
+        rows = np.concatenate([rows_of[frags[i]] for i in ix])
+        rec = [np.mean(pred[rows][y[rows] == k] == k) for k in classes if np.any(y[rows] == k)]
+        return float(np.mean(rec)) if rec else float("nan")
+
+    v, lo, hi = metrics.set_interval(bal_acc, len(frags), n_boot, level, seed, floor=None)
+    recall = {ORNAMENTS[int(k)]: float(np.mean(pred[y == k] == k)) for k in classes}
+    return {"bal_acc": v, "bal_acc_lo": lo, "bal_acc_hi": hi, "recall": recall, "n_frames": int(len(y)),
+            "n_fragments": int(len(frags)), "chance": 1.0 / len(classes)}
