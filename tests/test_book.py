@@ -61,6 +61,9 @@ def test_cache_key_depends_on_source_profile_params_and_library(tmp_path):
 
 def test_resolve_by_stem_and_unknown_chapter():
     assert book.resolve(["intro"])[0].name == "intro.md"
+    assert [c.stem for c in book.resolve(["01", "08_dit"])] == ["01_stft_filtering", "08_dit"]
+    with pytest.raises(ConfigError, match="ambiguous: 01_stft_filtering, 02_maqam_estimation"):
+        book.resolve(["0"])
     with pytest.raises(ConfigError, match="known chapters: intro"):
         book.resolve(["no_such_chapter"])
 
@@ -89,6 +92,40 @@ def test_execute_is_cached_and_injects_parameters():
     nb = jupytext.read(out)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and 'profile = "smoke"' in injected[0].source
+    assert book.HIDDEN_TAG in injected[0].metadata["tags"], "papermill's cell is shown in the book"
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert params and book.HIDDEN_TAG not in params[0].metadata["tags"]
+
+
+def test_injected_parameters_cell_is_removed_from_the_page(tmp_path):
+    """Only papermill's injected cell gains ``remove-cell`` (Jupyter Book drops it); the chapter's
+    own parameters cell and the other cells keep their tags; tagging twice changes nothing; a
+    notebook executed before the tag existed is tagged when the site is staged."""
+    import json
+
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# A chapter"),
+                nbformat.v4.new_code_cell('profile = "book"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell('# Parameters\nprofile = "smoke"\n',
+                                          metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["hide-input"]}),
+                nbformat.v4.new_code_cell("y = 2")]
+    raw = json.loads(nbformat.writes(nb))
+    assert book.hide_injected_parameters(raw) == 1
+    tags = [c["metadata"].get("tags") for c in raw["cells"]]
+    assert tags == [None, ["parameters"], ["injected-parameters", "remove-cell"], ["hide-input"], None]
+    assert book.hide_injected_parameters(raw) == 0
+
+    path = tmp_path / "c.ipynb"
+    nbformat.write(nb, path)
+    book._hide_injected_in_file(path)
+    back = nbformat.read(path, as_version=4)
+    nbformat.validate(back)
+    assert back.cells[2].metadata.tags == ["injected-parameters", "remove-cell"]
+    assert back.cells[1].metadata.tags == ["parameters"]
+    assert [c.source for c in back.cells] == [c.source for c in nb.cells]
 
 
 def _lib_copy(tmp_path, root):
@@ -131,3 +168,77 @@ def test_docstring_edit_leaves_the_smoke_book_cached(tmp_path, root, monkeypatch
         p.write_text(text.replace('"""', '"""Reworded. ', 1) if '"""' in text else "# note\n" + text)
     for md, key in keys.items():
         assert book.cache_key(md, "smoke", {}, book.library_digest(md, tmp_path)) == key, md.stem
+
+
+def _run_with_a_child_in_the_kernel_group(tmp_path, manager_class):
+    """Execute a two-cell notebook with papermill under ``manager_class``; the last cell leaves a
+    child process in the kernel's process group that records any SIGINT it receives (as a
+    leftover worker would print a KeyboardInterrupt traceback). Returns what the child saw."""
+    import os
+    import signal
+    import time
+
+    import nbformat
+    import papermill
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    mark = tmp_path / "sigint"
+    pid = tmp_path / "pid"
+    child = ("import os, signal, sys, time\n"
+             f"open({str(pid)!r}, 'w').write(str(os.getpid()))\n"
+             f"signal.signal(signal.SIGINT, lambda *a: (open({str(mark)!r}, 'w').write('SIGINT'), sys.exit()))\n"
+             "time.sleep(20)\n")
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell('profile = "book"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(f"import subprocess, sys, time\n"
+                                          f"p = subprocess.Popen([sys.executable, '-c', {child!r}])\n"
+                                          "time.sleep(1.0)  # the child has set its handler")]
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    papermill.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"),
+                               parameters={"profile": "smoke"}, kernel_name="python3",
+                               progress_bar=False, log_output=False, kernel_manager_class=manager_class)
+    time.sleep(1.0)
+    try:  # the child outlives the kernel where no signal came: end it here
+        os.kill(int(pid.read_text()), signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+    return mark.read_text() if mark.exists() else ""
+
+
+def test_kernel_shutdown_sends_no_sigint(tmp_path):
+    """jupyter_client interrupts a kernel (SIGINT to its process group) before shutting it down;
+    after a finished run that only printed "KeyboardInterrupt caught in kernel" (and tracebacks
+    of processes in the group) into `maqamgen book`'s output. The book's manager does not; a
+    plain manager still does (so the test measures something); interrupting on demand still
+    works."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    assert _run_with_a_child_in_the_kernel_group(tmp_path / "plain", AsyncKernelManager) == "SIGINT"
+    assert _run_with_a_child_in_the_kernel_group(tmp_path / "book", book.ipc_kernel_manager()) == ""
+
+
+def test_kernel_can_still_be_interrupted_while_running():
+    """The manager skips the interrupt only while shutting down: a running cell still stops."""
+    import asyncio
+
+    async def go():
+        km = book.ipc_kernel_manager()(kernel_name="python3")
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            msg_id = kc.execute("import time\nfor _ in range(600): time.sleep(0.1)")
+            await asyncio.sleep(1.0)
+            await km.interrupt_kernel()
+            while True:
+                reply = await kc.get_shell_msg(timeout=30)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    return reply["content"]
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel()
+
+    content = asyncio.run(go())
+    assert content["status"] == "error" and content["ename"] == "KeyboardInterrupt"

@@ -61,7 +61,8 @@ def chapters(root: Path | None = None) -> list[Path]:
 
 
 def resolve(names: list[str], root: Path | None = None) -> list[Path]:
-    """Chapters matching ``names`` (a path, a file name or a stem such as ``01_stft_filtering``)."""
+    """Chapters matching ``names`` (a path, a file name, a stem such as ``01_stft_filtering`` or
+    the start of exactly one stem, such as ``01``)."""
     allc = chapters(root)
     if not names:
         return allc
@@ -69,6 +70,11 @@ def resolve(names: list[str], root: Path | None = None) -> list[Path]:
     for name in names:
         stem = Path(name).name.removesuffix(".md").removesuffix(".ipynb")
         hits = [c for c in allc if c.stem == stem or str(c).endswith(name)]
+        if not hits and stem:
+            hits = [c for c in allc if c.stem.startswith(stem)]
+            if len(hits) > 1:
+                raise ConfigError(f"chapter {name!r} is ambiguous: "
+                                  + ", ".join(c.stem for c in hits))
         if not hits:
             known = ", ".join(c.stem for c in allc)
             raise ConfigError(f"unknown chapter {name!r}; known chapters: {known}")
@@ -261,6 +267,11 @@ def ipc_kernel_manager():
     several kernels start at once (parallel jobs on one machine) another process can take a
     port in between and the client then waits forever on the wrong kernel (seen here: a
     papermill run idle for 20 minutes). Each kernel gets its sockets in a folder of its own.
+
+    Shutting a kernel down sends it no SIGINT (see ``_async_interrupt_kernel``): a finished run
+    has nothing to interrupt, and the signal only printed ipykernel's "KeyboardInterrupt caught
+    in kernel" (when it found the kernel still inside a message handler) or the tracebacks of
+    processes left in the kernel's group into the build's output.
     """
     import tempfile
 
@@ -274,6 +285,19 @@ def ipc_kernel_manager():
             self._socket_dir = tempfile.mkdtemp(prefix="maqamgen-kernel-")
             kwargs.setdefault("ip", os.path.join(self._socket_dir, "k"))
             super().__init__(**kwargs)
+
+        async def _async_interrupt_kernel(self) -> None:
+            # jupyter_client interrupts (SIGINT to the kernel's process group) before every
+            # shutdown request, to stop a cell still running. papermill shuts the kernel down
+            # after its last cell has finished or failed: the signal has nothing to stop and
+            # can only make ipykernel print "KeyboardInterrupt caught in kernel" (and any process
+            # a chapter left in the kernel's group a KeyboardInterrupt traceback) into
+            # `maqamgen book`'s output. A kernel that does not answer the shutdown request (a
+            # cell past its timeout) is still ended by jupyter_client: SIGTERM, then SIGKILL.
+            # An interrupt asked for while the kernel runs (interrupt_kernel) is sent as before.
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
 
         async def _async_cleanup_resources(self, restart: bool = False) -> None:
             await super()._async_cleanup_resources(restart=restart)
@@ -316,6 +340,32 @@ def execute(md: Path, profile: str, params: dict | None = None,
         return _execute(md, nb, profile, params, out, keyfile, key)
 
 
+INJECTED_TAG = "injected-parameters"
+HIDDEN_TAG = "remove-cell"
+"""papermill tags the cell it inserts after a chapter's ``parameters`` cell ``injected-parameters``;
+the rendered book drops it (Jupyter Book removes a cell tagged ``remove-cell``). The chapter's own
+``parameters`` cell keeps its tags and stays on the page: the reader sees the defaults."""
+
+
+def hide_injected_parameters(nb: dict) -> int:
+    """Tag papermill's injected-parameters cell(s) of ``nb`` (nbformat JSON, edited in place)
+    ``remove-cell``; returns how many cells gained the tag. Other cells are left as they are."""
+    n = 0
+    for cell in nb.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if INJECTED_TAG in tags and HIDDEN_TAG not in tags:
+            cell["metadata"]["tags"] = [*tags, HIDDEN_TAG]
+            n += 1
+    return n
+
+
+def _hide_injected_in_file(path: Path) -> None:
+    """:func:`hide_injected_parameters` on a notebook file (rewritten only when it changes)."""
+    nb = json.loads(path.read_text())
+    if hide_injected_parameters(nb):
+        runtime.atomic_write(path, json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
 def _executed_current(out: Path, keyfile: Path, key: str) -> bool:
     """True when ``out`` is the executed notebook of ``key``: its key file says so and it is a
     complete notebook (valid JSON with cells); a truncated or foreign file is re-executed."""
@@ -352,6 +402,7 @@ def _execute(md: Path, nb, profile: str, params: dict, out: Path, keyfile: Path,
     finally:
         src.unlink(missing_ok=True)
     seconds = time.perf_counter() - t0
+    _hide_injected_in_file(tmp)
     # the key goes first: a crash between the two leaves a notebook no key vouches for (re-run),
     # never an old key beside a notebook of other parameters
     keyfile.unlink(missing_ok=True)
@@ -388,6 +439,7 @@ def stage_site(profile: str, root: Path | None = None) -> Path:
         done = executed_path(md, profile, root)
         if done.exists():
             shutil.copy2(done, dst)
+            _hide_injected_in_file(dst)  # notebooks executed before the tag was added
         else:
             jupytext.write(jupytext.read(md), dst, fmt="ipynb")
     return site
