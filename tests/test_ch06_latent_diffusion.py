@@ -213,6 +213,19 @@ def test_generate_piece_every_method(latent, method):
     np.testing.assert_array_equal(p.mel, q.mel)
 
 
+def test_generate_piece_with_a_longer_window(latent):
+    ae, lat, frags, _, model = latent
+    W = model.shape[-1]
+    assert ch06.window_model(model, 2 * W).shape[-1] == 2 * W
+    assert ch06.window_model(model).shape == tuple(model.shape)
+    with pytest.raises(ConfigError):
+        ch06.window_model(model, 0)
+    short = ch06.generate_piece(model, ae.model, "multidiffusion", 3.0, 1, 200.0, overlap=2, steps=2, seed=0)
+    long_ = ch06.generate_piece(model, ae.model, "multidiffusion", 3.0, 1, 200.0, overlap=4, steps=2, seed=0,
+                                window=2 * W)
+    assert long_.mel.shape == short.mel.shape and len(long_.seams) < len(short.seams) + 1
+
+
 def test_judge_piece_and_summary(latent, nets, smoke):
     ae, lat, frags, _, model = latent
     from maqamgen import features

@@ -492,6 +492,8 @@ class DiTChapterConfig:
         n_probe: fragments (each split) whose frames the linear ornament probe is fitted on and
             scored on.
         probe_t: noise levels of the probe, as fractions of ``T``.
+        context_multiples: window widths of the long-context study, in training fragments (1 =
+            the trained width; 2 = attention, or convolution, over twice the context).
         control_kinds: ornaments asked for in the control study.
         control_span: ``(start, end)`` of the asked span as fractions of the fragment.
         n_pieces: long pieces per model (judged for seams and middle-part hallucination).
@@ -515,6 +517,7 @@ class DiTChapterConfig:
     n_control: int = 8
     n_probe: int = 160
     probe_t: tuple[float, ...] = (0.1, 0.5)
+    context_multiples: tuple[int, ...] = (1, 2)
     control_kinds: tuple[str, ...] = ("vibrato", "slide")
     control_span: tuple[float, float] = (0.3, 0.7)
     n_pieces: int = 2

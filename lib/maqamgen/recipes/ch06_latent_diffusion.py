@@ -664,11 +664,18 @@ def sample_fragments(trained, ae: nn.Module, labels, tonic_hz, steps: int = 10,
     return mel, z, seconds + time.perf_counter() - t0
 
 
-def window_model(trained):
-    """The latent U-Net as a :class:`maqamgen.diffusion.stitch.WindowModel` (its window: one fragment)."""
+def window_model(trained, width: int | None = None):
+    """The latent U-Net (or DiT) as a :class:`maqamgen.diffusion.stitch.WindowModel`; its window is
+    one training fragment, or ``width`` latent frames (a longer context than it was trained on:
+    the networks are convolutional or attend over any number of time tokens)."""
     from maqamgen.diffusion import stitch
 
-    return stitch.WindowModel(model=trained.model, schedule=trained.schedule, shape=tuple(trained.shape),
+    shape = tuple(trained.shape)
+    if width is not None:
+        if int(width) < 1:
+            raise ConfigError(f"a window is at least one latent frame wide, got {width}")
+        shape = (*shape[:-1], int(width))
+    return stitch.WindowModel(model=trained.model, schedule=trained.schedule, shape=shape,
                               target=trained.spec.target, inpainting=trained.spec.inpainting)
 
 
@@ -701,7 +708,7 @@ class Piece:
 
 def generate_piece(trained, ae: nn.Module, method: str, seconds: float, label: int, tonic_hz: float,
                    overlap: int, steps: int = 10, guidance_scale: float = 2.0, seed: int = 0,
-                   n_resample: int = 1) -> Piece:
+                   n_resample: int = 1, window: int | None = None) -> Piece:
     """A piece of at least ``seconds`` s: latent windows stitched by ``method``, then decoded at once
     (the decoder is convolutional: the whole latent sequence goes through it in one call).
 
@@ -713,6 +720,7 @@ def generate_piece(trained, ae: nn.Module, method: str, seconds: float, label: i
         label, tonic_hz: the condition.
         overlap: latent frames shared by consecutive windows (ignored by ``concat``).
         steps, guidance_scale, seed, n_resample: the sampler.
+        window: latent frames per window (None: the training fragment's).
     """
     from maqamgen.diffusion import stitch
 
@@ -722,7 +730,7 @@ def generate_piece(trained, ae: nn.Module, method: str, seconds: float, label: i
     hop, sr = trained.fcfg.hop_length, trained.sr
     n_latent = int(np.ceil(np.ceil(seconds * sr / hop) / f))
     cond = {"label": torch.tensor([int(label)]), "vec": torch.from_numpy(tonic_vector([tonic_hz]))}
-    st = stitch.generate_stitched(window_model(trained), n_latent, method, cond=cond,
+    st = stitch.generate_stitched(window_model(trained, window), n_latent, method, cond=cond,
                                   overlap=None if method == "concat" else int(overlap), steps=steps,
                                   guidance_scale=guidance_scale, seed=seed, n_resample=n_resample)
     t0 = time.perf_counter()
