@@ -323,7 +323,7 @@ class DDPMChapterConfig:
     grid_schedules: tuple[str, ...] = ("linear", "cosine")
     grid_losses: tuple[str, ...] = ("mse", "mae")
     grid_optimizers: tuple[str, ...] = ("adam", "adamw", "sgd")
-    grid_steps: int = 400
+    grid_steps: int = 300
     n_eval: int = 16
     n_boot: int = 1000
     eval_sampler: str = "ddim"
