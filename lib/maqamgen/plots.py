@@ -263,3 +263,64 @@ def confusion(ax, C: np.ndarray, labels, title: str | None = None, xlabel: str =
     if title:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+def dit_diagram(ax, config):
+    """The Diffusion Transformer of ``config`` (a :class:`maqamgen.nets.dit.DiTConfig`) drawn as
+    boxes and arrows: the token path (latent grid -> tokens -> positions and ornaments -> blocks
+    -> final layer -> grid) and the conditioning path (step, maqam, tonic, place in the piece ->
+    ``c`` -> every block's adaLN-Zero modulation). The labels are read from ``config``, so the
+    drawing is of the model that is trained.
+
+    Used in: book/part3/08_dit.md
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    cfg = config
+    H, W = cfg.input_size
+    if cfg.tokenization == "time":
+        tok = f"{W} time tokens\n(one per latent frame,\n{cfg.in_channels}x{H} values each)"
+    else:
+        p = cfg.patch_size
+        tok = f"{(H // p) * (W // p)} patch tokens\n({p}x{p} patches)"
+    pos = {"sincos": "+ sin-cos time index", "rope": "rotary positions\n(inside attention)",
+           "none": "no time index"}[cfg.time_pos]
+    if cfg.freq_pos:
+        pos += "\n+ frequency band"
+    main = [("noisy latent $x_t$\n" + f"({cfg.in_channels}x{H}x{W})"
+             + ("\n+ known frames, mask" if cfg.inpainting else ""), "0.92"),
+            (f"linear embed -> {tok}", "#dbe9f6"),
+            (pos + ("\n+ ornament embedding\n(per token)" if cfg.ornaments else ""), "#fde9d9"),
+            (f"{cfg.depth} x DiT block (width {cfg.d_model},\n{cfg.n_heads} heads): adaLN-Zero,\n"
+             "attention, MLP, gates", "#d9f0d3"),
+            ("final layer (adaLN,\nzero-initialised) -> grid", "#dbe9f6"),
+            ("prediction ($\\epsilon$, $x_0$ or $v$)", "0.92")]
+    cond = ["diffusion step $t$\n(sinusoid, MLP)", "maqam label\n(embedding; null for CFG)"]
+    if cfg.cond_dim:
+        cond.append("tonic vector\n(MLP)")
+    if cfg.piece_pos:
+        cond.append("start and length\nin the piece (s)")
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-0.5, len(main) + 0.2)
+    ax.axis("off")
+    centres = []
+    for i, (text, colour) in enumerate(main):
+        y = len(main) - 1 - i
+        ax.add_patch(FancyBboxPatch((0.3, y - 0.32), 4.6, 0.64, boxstyle="round,pad=0.05", fc=colour, ec="0.3"))
+        ax.text(2.6, y, text, ha="center", va="center", fontsize=7.5)
+        centres.append(y)
+    for a, b in zip(centres[:-1], centres[1:]):
+        ax.add_patch(FancyArrowPatch((2.6, a - 0.37), (2.6, b + 0.37), arrowstyle="-|>", mutation_scale=10, color="0.3"))
+    y_c = centres[3]
+    ys = np.linspace(len(main) - 0.6, 0.2, len(cond))
+    for y, text in zip(ys, cond):
+        ax.add_patch(FancyBboxPatch((6.6, y - 0.28), 3.1, 0.56, boxstyle="round,pad=0.05", fc="#efe3f5", ec="0.3"))
+        ax.text(8.15, y, text, ha="center", va="center", fontsize=7)
+        ax.add_patch(FancyArrowPatch((6.55, y), (5.95, y_c), arrowstyle="-", color="0.5", lw=0.8))
+    ax.add_patch(FancyBboxPatch((5.45, y_c - 0.22), 0.5, 0.44, boxstyle="circle,pad=0.02", fc="white", ec="0.3"))
+    ax.text(5.7, y_c, "$c$", ha="center", va="center", fontsize=9)
+    ax.add_patch(FancyArrowPatch((5.42, y_c), (4.95, y_c), arrowstyle="-|>", mutation_scale=10, color="0.3"))
+    ax.add_patch(FancyArrowPatch((5.7, y_c - 0.25), (4.95, centres[4]), arrowstyle="-|>", mutation_scale=10,
+                                 color="0.3", connectionstyle="arc3,rad=-0.2"))
+    ax.text(5.1, y_c + 0.42, "shift, scale, gate\nper block", fontsize=6.5, ha="left", va="bottom")
+    return ax
