@@ -388,7 +388,7 @@ def _cmd_generate_dit(args: argparse.Namespace) -> int:
     audio.audio_format(args.output)  # unknown extension -> one line before any work
     tonic = None if args.tonic is None else ch06_system.parse_tonic(args.tonic)
     if args.ornaments is not None:  # a bad spec -> one line before the model is loaded
-        ornaments.parse_ornament_spec(args.ornaments, ch06_system._check_seconds(args.seconds))
+        ornaments.parse_ornament_spec(args.ornaments, ch06_system.check_seconds(args.seconds))
     system = ch08_system.load_system(args.checkpoint)
     runtime.set_threads(system.torch_threads)  # as trained (smoke and book: one thread)
     t0 = time.perf_counter()

@@ -15,6 +15,11 @@ A *latent system* is the autoencoder, the latent U-Net that generates and contin
 * :func:`generate` -- ``seconds`` of a maqam at a tonic: stitched latent windows, decoded, Griffin-Lim.
 * :func:`continue_audio` -- a recording followed by its continuation, window after window, by
   mask-conditioned continuation (:func:`maqamgen.diffusion.continue_sample`).
+* The run-folder helpers both systems share (Chapter 8's DiT system,
+  :mod:`maqamgen.recipes.ch08_system`, is the same folder with a DiT in place of the U-Net):
+  :func:`run_settings`, :func:`other_model`, :func:`latent_config_of`,
+  :func:`autoencoder_config_of`, :func:`check_seconds`, :func:`check_tonic`, :func:`sampling_steps`,
+  :func:`condition`, :func:`fit_length`.
 
 Written for the command line (lib/maqamgen/cli.py); the chapter is book/part1/06_latent_diffusion.md.
 """
@@ -116,14 +121,14 @@ def _check_train_folder(out: Path, resume: bool, force: bool) -> None:
     if resume and force:
         raise ConfigError("--resume continues the run in the folder, --force replaces it: give one")
     if (out / trainer.CHECKPOINT).exists() or (out / run.RECORD).exists():
-        raise ConfigError(f"folder holds a checkpoint of another model ({_other_model(out)}), not a "
+        raise ConfigError(f"folder holds a checkpoint of another model ({other_model(out)}), not a "
                           "latent system; choose another folder", out)
     if holds_run(out) and not (resume or force):
         raise ConfigError("folder already holds a run; pass --resume to continue it, --force to start "
                           "afresh, or choose another folder", out)
 
 
-def _other_model(out: Path) -> str:
+def other_model(out: Path) -> str:
     """What kind of run folder ``out`` is, in words (for error messages)."""
     if (out / run.RECORD).exists():
         return f"{run.RECORD} of `maqamgen train unet`"
@@ -170,12 +175,12 @@ def train_system(profile: str | Profile, out_dir: str | Path, resume: bool = Fal
     out.mkdir(parents=True, exist_ok=True)
     runtime.set_threads(lcfg.torch_threads)
     corp = corpus.load(p, progress=bool(progress))
-    ae_train = _run_settings(lcfg.ae_train, progress, ckpt_every)
+    ae_train = run_settings(lcfg.ae_train, progress, ckpt_every)
     ae = ch06.train_autoencoder(corp, lcfg.features, lcfg.ae_preset, ae_train, lcfg.ae_crop_frames,
                                 out_dir=out / AE_DIR, resume=resume, latent_items=lcfg.latent_items)
     lat_train, _ = ch06.encode_fragments(ae, corp, "train", lcfg)
     spec = ch06.latent_spec(lcfg, seed=p.seed)
-    spec = dataclasses.replace(spec, train=_run_settings(spec.train, None, ckpt_every))
+    spec = dataclasses.replace(spec, train=run_settings(spec.train, None, ckpt_every))
     unet = run.train_denoiser(spec, lat_train, out_dir=out / UNET_DIR, resume=resume, progress=progress,
                               device="auto")
     rec = {"kind": "latent", "version": SYSTEM_VERSION, "profile": p.name, "latent": dataclasses.asdict(lcfg),
@@ -188,7 +193,7 @@ def train_system(profile: str | Profile, out_dir: str | Path, resume: bool = Fal
                         tuple(lat_train.maqamat), p.name, "griffin_lim", out)
 
 
-def _run_settings(cfg: TrainConfig, progress: bool | None, ckpt_every: int | None) -> TrainConfig:
+def run_settings(cfg: TrainConfig, progress: bool | None, ckpt_every: int | None) -> TrainConfig:
     """``cfg`` with this run's progress bar and checkpoint interval (neither changes the weights)."""
     changes = {}
     if progress is not None:
@@ -201,7 +206,7 @@ def _run_settings(cfg: TrainConfig, progress: bool | None, ckpt_every: int | Non
 # ----------------------------------------------------------------------------- loading
 
 
-def _latent_config(d: dict) -> LatentChapterConfig:
+def latent_config_of(d: dict) -> LatentChapterConfig:
     """:class:`LatentChapterConfig` from its ``dataclasses.asdict`` (lists back to tuples)."""
     def train_cfg(t):
         t = dict(t)
@@ -215,7 +220,8 @@ def _latent_config(d: dict) -> LatentChapterConfig:
     return LatentChapterConfig(**d)
 
 
-def _autoencoder_config(d: dict) -> ae_mod.AutoencoderConfig:
+def autoencoder_config_of(d: dict) -> ae_mod.AutoencoderConfig:
+    """:class:`maqamgen.nets.autoencoder.AutoencoderConfig` from its ``dataclasses.asdict``."""
     return ae_mod.AutoencoderConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
@@ -237,7 +243,7 @@ def load_system(out_dir: str | Path) -> LatentSystem:
     rec_path = out / SYSTEM_RECORD
     if not rec_path.exists():
         if (out / trainer.CHECKPOINT).exists() or (out / run.RECORD).exists():
-            raise ConfigError(f"holds a checkpoint of another model ({_other_model(out)}), not a latent "
+            raise ConfigError(f"holds a checkpoint of another model ({other_model(out)}), not a latent "
                               "system of `maqamgen train latent`", out)
         if (out / AE_DIR).is_dir() or (out / UNET_DIR).is_dir():
             raise ConfigError(f"an unfinished latent system (no {SYSTEM_RECORD}); continue it with "
@@ -254,8 +260,8 @@ def load_system(out_dir: str | Path) -> LatentSystem:
         raise ConfigError(f"{SYSTEM_RECORD} is of format {rec.get('version')!r}, this maqamgen reads "
                           f"{SYSTEM_VERSION}: train the system again", out)
     try:
-        lcfg = _latent_config(rec["latent"])
-        ae_cfg = _autoencoder_config(rec["autoencoder"])
+        lcfg = latent_config_of(rec["latent"])
+        ae_cfg = autoencoder_config_of(rec["autoencoder"])
         normalizer = features.Normalizer(**rec["normalizer"])
         maqamat = tuple(str(m) for m in rec["maqamat"])
         sr, decoder, prof = int(rec["sr"]), str(rec["decoder"]), str(rec["profile"])
@@ -326,21 +332,25 @@ def usual_tonic_hz(maqam: str) -> float:
     return float(mq.get_maqam(maqam).practice_tonic_hz)
 
 
-def _check_seconds(seconds: float) -> float:
+def check_seconds(seconds: float) -> float:
+    """``--seconds`` as a float in ``(0, MAX_SECONDS]``, or a ConfigError saying why not."""
     s = float(seconds)
     if not (np.isfinite(s) and 0 < s <= MAX_SECONDS):
         raise ConfigError(f"--seconds must be in (0, {MAX_SECONDS:g}], got {seconds}")
     return s
 
 
-def _steps(system: LatentSystem, steps: int | None) -> int:
+def sampling_steps(system, steps: int | None) -> int:
+    """``--steps`` (None: the system's ``lcfg.sample_steps``), at least 1, at most the model's ``T``.
+    ``system`` is a :class:`LatentSystem` or the DiT system (anything with ``lcfg`` and ``unet``)."""
     n = system.lcfg.sample_steps if steps is None else int(steps)
     if n < 1:
         raise ConfigError(f"--steps must be >= 1, got {steps}")
     return min(n, system.unet.spec.T)
 
 
-def _cond(label: int, tonic_hz: float) -> dict:
+def condition(label: int, tonic_hz: float) -> dict:
+    """The batch-1 condition of a generation: maqam label and tonic vector (:func:`ch06.tonic_vector`)."""
     return {"label": torch.tensor([int(label)]), "vec": torch.from_numpy(ch06.tonic_vector([tonic_hz]))}
 
 
@@ -371,18 +381,18 @@ def generate(system: LatentSystem, maqam: str, tonic_hz: float | None = None, se
     """
     label = maqam_label(system, maqam)
     tonic = check_tonic(usual_tonic_hz(system.maqamat[label]) if tonic_hz is None else tonic_hz)
-    seconds = _check_seconds(seconds)
+    seconds = check_seconds(seconds)
     hop, sr = system.fcfg.hop_length, system.sr
     n = int(round(seconds * sr))
     piece = ch06.generate_piece(system.unet, system.ae, method, seconds + hop / sr, label, tonic,
-                                system.lcfg.overlap_frames, _steps(system, steps), guidance_scale,
+                                system.lcfg.overlap_frames, sampling_steps(system, steps), guidance_scale,
                                 seed, system.lcfg.n_resample)
     y = features.to_audio(torch.from_numpy(piece.mel)[None], system.normalizer, system.fcfg, sr,
                           n_iter=system.lcfg.gl_iter, seed=seed)
-    return _fit_length(y, n)
+    return fit_length(y, n)
 
 
-def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
+def fit_length(y: np.ndarray, n: int) -> np.ndarray:
     """``y`` cut (or, by less than a frame, zero-padded) to ``n`` samples."""
     return np.pad(y[:n], (0, max(0, n - len(y)))).astype(np.float32)
 
@@ -456,8 +466,8 @@ def continue_audio(system: LatentSystem, y, sr: int, maqam: str | None = None, t
 
     Used in: lib/maqamgen/cli.py
     """
-    seconds = _check_seconds(seconds)
-    n_steps = _steps(system, steps)
+    seconds = check_seconds(seconds)
+    n_steps = sampling_steps(system, steps)
     try:
         y = _mono(y, sr)
     except AudioError as e:
@@ -470,14 +480,14 @@ def continue_audio(system: LatentSystem, y, sr: int, maqam: str | None = None, t
     maqam, tonic = _condition_of(system, y, maqam, tonic_hz, path)
     label = system.maqamat.index(maqam)
     z_ctx = _encode_tail(system, y)
-    z, n_windows = _continue_latents(system, z_ctx, _new_latent_frames(system, seconds), _cond(label, tonic),
+    z, n_windows = _continue_latents(system, z_ctx, _new_latent_frames(system, seconds), condition(label, tonic),
                                      n_steps, guidance_scale, seed)
     f = system.time_factor
     with torch.no_grad():
         mel = ch06.decode(system.ae, z[None])[0, 0, :, z_ctx.shape[-1] * f:]
     cont = features.to_audio(mel[None], system.normalizer, system.fcfg, system.sr, n_iter=system.lcfg.gl_iter,
                              seed=seed)
-    cont = match_loudness(_fit_length(cont, int(round(seconds * system.sr))), y[-int(MIN_CONTINUE_S * system.sr):])
+    cont = match_loudness(fit_length(cont, int(round(seconds * system.sr))), y[-int(MIN_CONTINUE_S * system.sr):])
     info = {"maqam": maqam, "tonic_hz": tonic, "estimated": estimated, "input_s": len(y) / system.sr,
             "seconds": len(cont) / system.sr, "windows": n_windows}
     return np.concatenate([y, cont]).astype(np.float32), info

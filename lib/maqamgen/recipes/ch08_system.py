@@ -138,7 +138,7 @@ def _record_kind(out: Path) -> str | None:
 def other_model(out: Path) -> str | None:
     """What other model's run folder ``out`` is, in words; None when it is none."""
     if (out / trainer.CHECKPOINT).exists() or (out / run.RECORD).exists():
-        return s6._other_model(out)
+        return s6.other_model(out)
     if (out / s6.UNET_DIR).is_dir() or _record_kind(out) == "latent":
         return "a latent system of `maqamgen train latent`"
     return None
@@ -201,13 +201,13 @@ def train_system(profile: str | Profile, out_dir: str | Path, resume: bool = Fal
     out.mkdir(parents=True, exist_ok=True)
     runtime.set_threads(lcfg.torch_threads)
     corp = corpus.load(p, progress=bool(progress))
-    ae = ch06.train_autoencoder(corp, lcfg.features, lcfg.ae_preset, s6._run_settings(lcfg.ae_train, progress,
+    ae = ch06.train_autoencoder(corp, lcfg.features, lcfg.ae_preset, s6.run_settings(lcfg.ae_train, progress,
                                                                                      ckpt_every),
                                 lcfg.ae_crop_frames, out_dir=out / AE_DIR, resume=resume,
                                 latent_items=lcfg.latent_items)
     lat_train, _ = ch06.encode_fragments(ae, corp, "train", lcfg)
     spec = ch08.dit_spec(dcfg, lcfg, tuple(lat_train.x.shape[1:]), seed=p.seed)
-    spec = dataclasses.replace(spec, train=s6._run_settings(spec.train, None, ckpt_every))
+    spec = dataclasses.replace(spec, train=s6.run_settings(spec.train, None, ckpt_every))
     runtime.set_threads(dcfg.torch_threads)
     dit = run.train_denoiser(spec, lat_train.with_keys(ch08.condition_keys(spec)), out_dir=out / DIT_DIR,
                              resume=resume, progress=progress, device="auto")
@@ -275,8 +275,8 @@ def load_system(out_dir: str | Path) -> DiTSystem:
         raise _missing_record(out)
     rec = _read_record(out)
     try:
-        lcfg = s6._latent_config(rec["latent"])
-        ae = ae_mod.Autoencoder(s6._autoencoder_config(rec["autoencoder"]))
+        lcfg = s6.latent_config_of(rec["latent"])
+        ae = ae_mod.Autoencoder(s6.autoencoder_config_of(rec["autoencoder"]))
         normalizer = features.Normalizer(**rec["normalizer"])
         maqamat = tuple(str(m) for m in rec["maqamat"])
         sr, decoder, prof = int(rec["sr"]), str(rec["decoder"]), str(rec["profile"])
@@ -397,15 +397,15 @@ def generate(system: DiTSystem, maqam: str, tonic_hz: float | None = None, secon
 
     label = s6.maqam_label(system, maqam)
     tonic = s6.check_tonic(s6.usual_tonic_hz(system.maqamat[label]) if tonic_hz is None else tonic_hz)
-    seconds = s6._check_seconds(seconds)
-    n_steps = s6._steps(system, steps)
+    seconds = s6.check_seconds(seconds)
+    n_steps = s6.sampling_steps(system, steps)
     asked = None if ornaments_spec is None else ornaments.parse_ornament_spec(ornaments_spec, seconds)
     if asked is not None and "ornaments" not in system.keys:
         raise ConfigError("this DiT was trained without the ornament encoding: it cannot be asked for ornaments")
     hop, sr, f, W = system.fcfg.hop_length, system.sr, system.time_factor, system.window
     n_latent = int(np.ceil(np.ceil((seconds + hop / sr) * sr / hop) / f))
     labels = piece_ornaments(asked, n_latent + W, system.latent_hop_s)
-    st = stitch.generate_stitched(ch06.window_model(system.dit), n_latent, method, cond=s6._cond(label, tonic),
+    st = stitch.generate_stitched(ch06.window_model(system.dit), n_latent, method, cond=s6.condition(label, tonic),
                                   overlap=None if method == "concat" else int(system.lcfg.overlap_frames),
                                   steps=n_steps, guidance_scale=guidance_scale, seed=seed,
                                   n_resample=system.lcfg.n_resample,
@@ -413,4 +413,4 @@ def generate(system: DiTSystem, maqam: str, tonic_hz: float | None = None, secon
     with torch.no_grad():
         mel = ch06.decode(system.ae, st.x[None])[0, 0]
     y = features.to_audio(mel[None], system.normalizer, system.fcfg, sr, n_iter=system.lcfg.gl_iter, seed=seed)
-    return s6._fit_length(y, int(round(seconds * sr)))
+    return s6.fit_length(y, int(round(seconds * sr)))
