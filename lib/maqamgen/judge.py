@@ -106,7 +106,8 @@ def _track_settings() -> dict:
 
     return {"tracker": TRACKER, "sr": E.ANALYSIS_SR, "hop": E.HOP_LENGTH, "frame": E.FRAME_LENGTH,
             "fmin": E.FMIN_HZ, "fmax": E.FMAX_HZ,
-            "fcpe_threshold": trackers.FCPE_THRESHOLD if TRACKER == "fcpe" else None}
+            "fcpe_threshold": trackers.FCPE_THRESHOLD if TRACKER == "fcpe" else None,
+            "fcpe_peak": 0.99}  # fcpe_track scales louder input down to this peak
 
 
 def track(y: np.ndarray, sr: int) -> E.PitchTrack:

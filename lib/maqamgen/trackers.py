@@ -152,6 +152,9 @@ def fcpe_track(y, sr: int, hop_s: float = FCPE_HOP / FCPE_SR, threshold: float =
     if sr != FCPE_SR:
         g = math.gcd(int(sr), FCPE_SR)
         y = signal.resample_poly(y, FCPE_SR // g, int(sr) // g).astype(np.float32)
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    if peak > 0.99:  # torchfcpe's mel front end complains (on stdout) about samples beyond full
+        y = y * (0.99 / peak)  # scale; pitch does not depend on the level, so scale it down instead
     with torch.no_grad():
         wav = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))[None, :, None]
         latent = model.model(model.wav2mel(wav, FCPE_SR))  # (1, T, 360), sigmoid outputs
