@@ -178,6 +178,7 @@ def test_judge_moves_patches_onto_the_grid_and_labels_every_window():
     assert j["n"] == 9 and j["n_samples"] == 3
     assert j["clf_acc"] == pytest.approx(6 / 9)  # label 0 for the windows of patches 0 and 2
     assert j["fd_lo"] <= j["fd_hi"] and j["hallucination_index_lo"] <= j["hallucination_index_hi"]
+    assert j["novelty_ratio_lo"] <= j["novelty_ratio_hi"] and j["loop_excess_lo"] <= j["loop_excess_hi"]
     assert "pcd_js" not in j
 
 
@@ -206,3 +207,89 @@ def test_budget():
     assert scaling.batch_for((64, 512), (64, 64), 8, "patches") == 8
     with pytest.raises(ConfigError):
         scaling.batch_for((64, 64), (64, 64), 8, "flops")
+
+
+# ----------------------------------------------------------------------------- intervals and verdicts
+
+
+class _Zero(torch.nn.Module):
+    def forward(self, x, t, cond=None):
+        return torch.zeros_like(x)
+
+
+def test_heldout_loss_interval_is_the_heldout_loss_with_bounds():
+    sched = diffusion.make_schedule("cosine", 100)
+    x0 = torch.zeros(24, 1, 4, 16)
+    labels = np.zeros(24, int)
+    E = scaling.denoising_error_profile(_Zero(), x0, labels, sched, [10, 50], seed=0, per_sample=True)
+    assert E.shape == (2, 24, 16)
+    assert np.allclose(E.mean(axis=1), scaling.denoising_error_profile(_Zero(), x0, labels, sched, [10, 50], seed=0))
+    v, lo, hi = scaling.heldout_loss_interval(_Zero(), x0, labels, sched, n_t=3, seed=0, n_boot=200)
+    assert v == pytest.approx(scaling.heldout_loss(_Zero(), x0, labels, sched, n_t=3, seed=0))
+    assert lo <= v <= hi and hi - lo < 0.5
+    assert (v, lo, hi) == scaling.heldout_loss_interval(_Zero(), x0, labels, sched, n_t=3, seed=0, n_boot=200)
+
+
+def test_thirds_and_spread_intervals():
+    rng = np.random.default_rng(3)
+    P = 1.0 + 0.1 * rng.normal(size=(20, 30))
+    P[:, 10:20] += 1.0  # the middle third twice the ends
+    t = scaling.thirds_interval(P, n_boot=200, seed=0)
+    assert t["n"] == 20 and t["ratio"] == pytest.approx(metrics.thirds(P.mean(0))["ratio"])
+    for k in ("first", "middle", "last", "ratio"):
+        assert t[f"{k}_lo"] <= t[f"{k}_hi"]
+    assert scaling.compare(scaling.bounds(t, "ratio"), 1.0) == 1
+    assert t == scaling.thirds_interval(P, n_boot=200, seed=0)
+    seqs = [np.zeros((4, 60)) for _ in range(12)]
+    for s in seqs:
+        s[:, 20:40] = rng.normal(size=(4, 20))  # the middle varies, the ends are all alike
+    sp = scaling.spread_interval(seqs, 6, groups=[i % 2 for i in range(12)], n_boot=100, seed=0)
+    assert sp["n"] == 12 and sp["ratio_lo"] <= sp["ratio_hi"] and sp["first_hi"] < 1e-12
+    assert sp["middle"] == pytest.approx(metrics.thirds(np.repeat(
+        metrics.position_spread(seqs, 6, groups=[i % 2 for i in range(12)]), 3))["middle"])
+    assert sp == scaling.spread_interval(seqs, 6, groups=[i % 2 for i in range(12)], n_boot=100, seed=0)
+
+
+def test_hallucination_intervals_and_verdicts():
+    rng = np.random.default_rng(4)
+    bank = rng.normal(size=(8, 400))
+    real = [bank[:, rng.integers(0, 400, 60)] for _ in range(8)]
+    bad = []
+    for _ in range(6):
+        s = bank[:, rng.integers(0, 400, 60)].copy()
+        s[:, 20:40] = 6.0 + rng.normal(size=(8, 20))  # a middle far from every real frame
+        bad.append(s)
+    r = scaling.hallucination_intervals(real, bank, n_boot=200, seed=0)
+    b = scaling.hallucination_intervals(bad, bank, n_boot=200, seed=0)
+    assert r["n"] == 8 and b["n"] == 6
+    for d in (r, b):
+        for k in scaling.HI_KEYS:
+            assert d[f"{k}_lo"] <= d[k] <= d[f"{k}_hi"]
+    assert b == scaling.hallucination_intervals(bad, bank, n_boot=200, seed=0)
+    v = scaling.hallucination_verdict(b, r, index="index")
+    assert v["appears"] and v["index"] == 1 and v["novelty_vs_1"] == 1 and v["novelty_vs_real"] == 1
+    same = scaling.hallucination_verdict(r, r, index="index")
+    assert not same["appears"] and same["index"] == 0 and "cannot be told" in same["verdict"]
+    text = scaling.count_verdicts({"64x32": v, "64x64": same})
+    assert "at 64x32" in text and "at 64x64" in text
+    assert scaling.compare((0.0, 1.0), (2.0, 3.0)) == -1 and scaling.compare((0.0, 1.0), 0.5) == 0
+    assert scaling.compare((1.1, 1.3), 1.0) == 1 and scaling.compare((np.nan, np.nan), 1.0) == 0
+
+
+def test_too_few_samples_claim_nothing():
+    v, lo, hi = scaling.sample_ci([0.3, 0.5], n_boot=50)
+    assert v == pytest.approx(0.4) and np.isnan(lo) and np.isnan(hi)
+    v, lo, hi = scaling.sample_ci([0.3, 0.5, 0.4], n_boot=50)
+    assert lo <= hi
+    rng = np.random.default_rng(5)
+    bank = rng.normal(size=(8, 200))
+    two = scaling.hallucination_intervals([rng.normal(6.0, 1.0, size=(8, 60)) for _ in range(2)], bank, n_boot=50)
+    real = scaling.hallucination_intervals([bank[:, :60], bank[:, 60:120], bank[:, 120:180]], bank, n_boot=50)
+    assert np.isnan(two["index_lo"]) and two["n"] == 2
+    v = scaling.hallucination_verdict(two, real, index="index")
+    assert not v["judged"] and not v["appears"] and "cannot be judged" in v["verdict"]
+    assert "fewer than" in scaling.count_verdicts({"64x512": v})
+    # one clip per group: the spread pools them, and so do the resamples (a real interval, not a point)
+    seqs = [rng.normal(size=(4, 60)) for _ in range(8)]
+    sp = scaling.spread_interval(seqs, 6, groups=list("abcdefgh"), n_boot=100, seed=0)
+    assert sp["ratio_lo"] < sp["ratio_hi"]

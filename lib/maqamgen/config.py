@@ -391,7 +391,7 @@ class ScalingChapterConfig:
     n_loss_t: int = 8
     n_probe: int = 16
     n_bins: int = 9
-    n_long: int = 2
+    n_long: int = 4
     torch_threads: int = 1
 
 

@@ -45,8 +45,12 @@ RUN_VERSION = 3
 VAL_LOSSES = "val_losses.csv"
 """The validation curve beside ``losses.csv``: ``step,loss`` of :func:`maqamgen.diffusion.heldout_loss`."""
 
-VAL_POINTS = 20
+VAL_POINTS = 12
 """Points of a validation curve over a run (every ``steps // VAL_POINTS`` steps, and the last)."""
+
+VAL_T = 4
+"""Timesteps of each validation point (:func:`maqamgen.diffusion.heldout_loss`'s ``n_t``): few,
+because a point costs ``VAL_T x VAL_SAMPLES`` forward passes."""
 
 VAL_SAMPLES = 32
 """Held-out patches in the validation batch (balanced over the maqamat, fixed)."""
@@ -397,7 +401,7 @@ class ValidationCurve:
             cond = cond.to(dev)
         elif isinstance(cond, dict):
             cond = {k: v.to(dev) for k, v in cond.items()}
-        loss = diffusion.heldout_loss(model, self.objective, self.x0.to(dev), cond, seed=self.seed)
+        loss = diffusion.heldout_loss(model, self.objective, self.x0.to(dev), cond, n_t=VAL_T, seed=self.seed)
         with open(state.out_dir / VAL_LOSSES, "a") as f:
             f.write(f"{state.step},{loss:.6g}\n")
 

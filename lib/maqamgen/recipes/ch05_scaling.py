@@ -9,7 +9,14 @@ budget, the network analysis behind middle-part hallucination, and each size's r
   optimizer steps and the same ``batch x H x W`` per step, so the same FLOPs; ``patches``: the
   same steps and batch), trained and cached by :func:`maqamgen.diffusion.run.train_denoiser`.
 * :func:`denoising_error_profile` -- the denoiser's squared error on real patches by frame
-  position at fixed timesteps; :func:`heldout_loss` its mean over a grid of timesteps.
+  position at fixed timesteps (per patch, for intervals); :func:`heldout_loss` its mean over a
+  grid of timesteps, :func:`heldout_loss_interval` with a bootstrap interval over the patches.
+* Intervals and verdicts: :func:`sample_ci` (a mean over samples, no interval under
+  :data:`MIN_SAMPLES`), :func:`thirds_interval` (first / middle / last thirds of per-sample
+  curves), :func:`spread_interval` (of :func:`maqamgen.metrics.position_spread`),
+  :func:`hallucination_intervals` (the hallucination index of a set of sequences);
+  :func:`compare` says whether two intervals separate, :func:`hallucination_verdict` /
+  :func:`count_verdicts` turn that into the chapter's computed conclusions.
 * :func:`with_padding` -- a copy of a network whose convolutions pad circularly (or by
   reflection) instead of with zeros: no edge cue.
 * :func:`judge`, :func:`position_profiles`, :func:`model_core` -- patches of any size judged on
@@ -222,7 +229,7 @@ def with_padding(model: nn.Module, mode: str = "circular") -> nn.Module:
 
 @torch.no_grad()
 def denoising_error_profile(model: nn.Module, x0: torch.Tensor, labels, schedule: diffusion.Schedule,
-                            ts, seed: int = 0, batch: int = 16) -> np.ndarray:
+                            ts, seed: int = 0, batch: int = 16, per_sample: bool = False) -> np.ndarray:
     """Squared error of the predicted noise on real patches by frame position, at fixed timesteps.
 
     ``e_t(w) = mean_{n, mel} (eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t, c))^2`` at
@@ -234,9 +241,10 @@ def denoising_error_profile(model: nn.Module, x0: torch.Tensor, labels, schedule
         labels: ``(N,)`` their class labels (the condition).
         schedule: the noise schedule.
         ts: timesteps.
+        per_sample: keep the patches apart (for intervals over them).
 
     Returns:
-        ``(len(ts), W)`` errors.
+        ``(len(ts), W)`` errors (mean over patches), or ``(len(ts), N, W)`` with ``per_sample``.
 
     Used in: book/part1/05_scaling_hallucination.md
     """
@@ -244,17 +252,19 @@ def denoising_error_profile(model: nn.Module, x0: torch.Tensor, labels, schedule
     eps = torch.randn(x0.shape, generator=g)
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     model = model.eval()
-    out = np.zeros((len(ts), x0.shape[-1]))
+    out = np.zeros((len(ts), len(x0), x0.shape[-1]))
     for k, t in enumerate(ts):
-        acc = torch.zeros(x0.shape[-1], dtype=torch.float64)
         for i in range(0, len(x0), batch):
             xb, eb = x0[i:i + batch], eps[i:i + batch]
             tt = torch.full((len(xb),), int(t), dtype=torch.long)
             xt = diffusion.q_sample(xb, tt, eb, schedule)
             err = (model(xt, tt, labels[i:i + batch]) - eb) ** 2
-            acc += err.double().sum(dim=(0, 1, 2))
-        out[k] = (acc / (len(x0) * x0.shape[2])).numpy()
-    return out
+            out[k, i:i + len(xb)] = err.double().mean(dim=(1, 2)).numpy()
+    return out if per_sample else out.mean(axis=1)
+
+
+def _loss_ts(T: int, n_t: int) -> list[int]:
+    return [int(round((k + 0.5) * T / n_t)) for k in range(n_t)]
 
 
 def heldout_loss(model, x0, labels, schedule, n_t: int = 8, seed: int = 0) -> float:
@@ -263,9 +273,223 @@ def heldout_loss(model, x0, labels, schedule, n_t: int = 8, seed: int = 0) -> fl
 
     Used in: book/part1/05_scaling_hallucination.md
     """
-    T = schedule.T
-    ts = [int(round((k + 0.5) * T / n_t)) for k in range(n_t)]
-    return float(denoising_error_profile(model, x0, labels, schedule, ts, seed=seed).mean())
+    return float(denoising_error_profile(model, x0, labels, schedule, _loss_ts(schedule.T, n_t),
+                                         seed=seed).mean())
+
+
+def heldout_loss_interval(model, x0, labels, schedule, n_t: int = 8, seed: int = 0,
+                          n_boot: int = 1000) -> tuple[float, float, float]:
+    """:func:`heldout_loss` with its bootstrap interval over the held-out patches.
+
+    Each patch's error (mean over its timesteps, mel bands and frames) is one item of
+    :func:`maqamgen.metrics.bootstrap_ci`; the value is :func:`heldout_loss` (same noise).
+
+    Returns:
+        ``(value, lo, hi)``, squared units of the normalised noise.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    E = denoising_error_profile(model, x0, labels, schedule, _loss_ts(schedule.T, n_t), seed=seed,
+                                per_sample=True)
+    return metrics.bootstrap_ci(E.mean(axis=(0, 2)), n_boot=max(int(n_boot), 1), seed=seed)
+
+
+# ----------------------------------------------------------------------------- intervals and verdicts
+
+
+def with_interval(out: dict, key: str, v: tuple[float, float, float]) -> dict:
+    """``out[key], out[key_lo], out[key_hi] = v`` (a ``(value, lo, hi)`` triple); returns ``out``.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    out[key], out[f"{key}_lo"], out[f"{key}_hi"] = (float(u) for u in v)
+    return out
+
+
+MIN_SAMPLES = 3
+"""Fewest samples a bootstrap interval over samples is drawn from: with one or two, resampling
+only repeats them (the "interval" of one sample is that sample), so no claim rests on it."""
+
+
+def sample_ci(values, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """:func:`maqamgen.metrics.bootstrap_ci` of the mean of per-sample values, with NaN bounds
+    when fewer than :data:`MIN_SAMPLES` values are finite (then no difference can be claimed).
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    v, lo, hi = metrics.bootstrap_ci(values, n_boot=max(int(n_boot), 1), seed=seed)
+    if np.isfinite(np.asarray(values, dtype=float)).sum() < MIN_SAMPLES:
+        lo = hi = float("nan")
+    return v, lo, hi
+
+
+def thirds_interval(P, n_boot: int = 1000, seed: int = 0, keys=("first", "middle", "last", "ratio")) -> dict:
+    """:func:`maqamgen.metrics.thirds` of the mean of per-sample curves, with intervals over the samples.
+
+    The thirds (and their ratio) of the mean curve are statistics of the whole set, so each
+    gets :func:`maqamgen.metrics.set_interval` over the samples (rows of ``P``).
+
+    Args:
+        P: ``(N, T)`` per-sample curves (e.g. a denoising error or a nearest-frame distance by frame).
+        n_boot, seed: bootstrap settings (same seed, same intervals).
+        keys: which of ``first``, ``middle``, ``last``, ``outer``, ``ratio``.
+
+    Returns:
+        ``{key: value, key_lo: ..., key_hi: ..., "n": N}``.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    P = np.asarray(P, dtype=np.float64)
+    out = {}
+    for k in keys:
+        with_interval(out, k, metrics.set_interval(lambda idx, k=k: metrics.thirds(P[idx].mean(axis=0))[k],
+                                                   len(P), max(int(n_boot), 1), seed=seed, floor=None))
+    out["n"] = len(P)
+    return out
+
+
+def frame_distance_samples(x, bank) -> np.ndarray:
+    """Per-sample :func:`maqamgen.metrics.frame_distance_profile`: ``(N, T)`` nearest-real-frame
+    distances of ``x`` ``(N, [1,] n_mels, T)``, in the bank's units.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    return np.stack([metrics.frame_distance_profile(x[i:i + 1], bank) for i in range(len(x))])
+
+
+def spread_interval(mels, n_bins: int, groups=None, n_boot: int = 200, seed: int = 0) -> dict:
+    """Thirds of :func:`maqamgen.metrics.position_spread` with intervals over the sequences.
+
+    The spread is a statistic of the whole set of sequences, so its thirds get
+    :func:`maqamgen.metrics.set_interval`, resampling sequences (within their groups' labels).
+    Each sequence is reduced to its ``n_bins`` position profile once; the spread of those
+    profiles is the spread of the sequences (a profile of ``n_bins`` frames is its own profile).
+
+    Returns:
+        ``{first, middle, last, ratio}`` each with ``_lo`` / ``_hi``, and ``n`` (sequences).
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    prof = np.stack([metrics.position_profile(m, n_bins) for m in mels])  # (n_seq, n_mels, n_bins)
+    g = None if groups is None else np.asarray(groups)
+    if g is not None and not any(np.sum(g == k) > 1 for k in np.unique(g)):
+        g = None  # no group of two: the spread pools every sequence, and so must every resample
+
+    def stat(idx, k):
+        sp = metrics.position_spread(prof[idx], n_bins, None if g is None else g[idx])
+        return metrics.thirds(np.repeat(sp, 3))[k]
+
+    out = {}
+    for k in ("first", "middle", "last", "ratio"):
+        with_interval(out, k, metrics.set_interval(lambda idx, k=k: stat(idx, k), len(prof),
+                                                   max(int(n_boot), 1), seed=seed, floor=None))
+    out["n"] = len(prof)
+    return out
+
+
+HI_KEYS = ("novelty_middle", "novelty_outer", "novelty_ratio", "loop_middle", "loop_outer",
+           "loop_excess", "index")
+"""The per-sample quantities of :func:`maqamgen.metrics.hallucination_index`."""
+
+
+def hallucination_intervals(mels, bank, n_boot: int = 1000, seed: int = 0) -> dict:
+    """:func:`maqamgen.metrics.hallucination_index` of each of a set of spectrograms, averaged over
+    the set, each quantity with its bootstrap interval over the spectrograms
+    (:func:`maqamgen.metrics.bootstrap_ci`).
+
+    Args:
+        mels: spectrograms ``(n_mels, T)`` (e.g. long samples of one method, or real excerpts).
+        bank: ``(n_mels, M)`` real frames.
+
+    Returns:
+        ``{key: mean, key_lo, key_hi}`` for :data:`HI_KEYS` (NaN bounds under
+        :data:`MIN_SAMPLES` spectrograms: :func:`sample_ci`), and ``n`` (spectrograms).
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    per = [metrics.hallucination_index(np.asarray(M), bank) for M in mels]
+    out = {}
+    for k in HI_KEYS:
+        with_interval(out, k, sample_ci([h[k] for h in per], n_boot=n_boot, seed=seed))
+    out["n"] = len(per)
+    return out
+
+
+def compare(a, b) -> int:
+    """Whether interval ``a = (lo, hi)`` lies above (+1) or below (-1) interval (or number) ``b``,
+    or overlaps it (0: no difference can be claimed). NaN bounds compare as overlapping.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    a_lo, a_hi = (float(v) for v in a)
+    b_lo, b_hi = (float(b), float(b)) if np.isscalar(b) else (float(v) for v in b)
+    if a_lo > b_hi:
+        return 1
+    if a_hi < b_lo:
+        return -1
+    return 0
+
+
+def bounds(d, key: str) -> tuple[float, float]:
+    """``(d[key_lo], d[key_hi])`` of a dict or a table row.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    return float(d[f"{key}_lo"]), float(d[f"{key}_hi"])
+
+
+def hallucination_verdict(gen, real, index: str = "hallucination_index") -> dict:
+    """Does middle-part hallucination appear in ``gen`` against ``real``, judged by intervals?
+
+    ``gen`` and ``real`` (dicts or table rows) carry ``index`` (the hallucination index),
+    ``novelty_ratio`` and ``loop_excess``, each with ``_lo`` / ``_hi``, and their number of
+    samples (``n_samples`` or ``n``); under :data:`MIN_SAMPLES` on either side nothing is claimed.
+
+    Returns:
+        ``index``: :func:`compare` of the generated index interval against the real one's;
+        ``novelty_vs_1`` / ``novelty_vs_real``: the middle-third novelty ratio against 1 and the
+        real one's; ``loop_vs_0`` / ``loop_vs_real``: the loop excess against 0 and the real one's;
+        ``appears``: the index lies above the real one's; ``judged``: both sides have at least
+        :data:`MIN_SAMPLES` samples (otherwise every comparison is 0); ``verdict``: a sentence.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    v = {"index": compare(bounds(gen, index), bounds(real, index)),
+         "novelty_vs_1": compare(bounds(gen, "novelty_ratio"), 1.0),
+         "novelty_vs_real": compare(bounds(gen, "novelty_ratio"), bounds(real, "novelty_ratio")),
+         "loop_vs_0": compare(bounds(gen, "loop_excess"), 0.0),
+         "loop_vs_real": compare(bounds(gen, "loop_excess"), bounds(real, "loop_excess"))}
+    n = [int(d["n_samples"]) if "n_samples" in d else int(d["n"]) for d in (gen, real)]
+    v["judged"] = min(n) >= MIN_SAMPLES
+    if not v["judged"]:
+        v.update({k: 0 for k in ("index", "novelty_vs_1", "novelty_vs_real", "loop_vs_0", "loop_vs_real")})
+        v["verdict"] = (f"cannot be judged ({n[0]} generated and {n[1]} real sample(s): fewer than "
+                        f"{MIN_SAMPLES} on a side give no interval)")
+    else:
+        v["verdict"] = {1: "appears (the index's interval lies above the real one's)",
+                        0: "cannot be told from real audio (the intervals overlap)",
+                        -1: "does not appear (the index's interval lies below the real one's)"}[v["index"]]
+    v["appears"] = v["index"] > 0
+    return v
+
+
+def count_verdicts(verdicts: dict) -> str:
+    """One sentence counting :func:`hallucination_verdict` outcomes over named cases
+    (e.g. sizes): where the index lies above, within, below the real intervals.
+
+    Used in: book/part1/05_scaling_hallucination.md
+    """
+    groups = {1: [], 0: [], -1: [], None: []}
+    for name, v in verdicts.items():
+        groups[v["index"] if v.get("judged", True) else None].append(str(name))
+    parts = []
+    for k, what in ((1, "lies above the real one's (hallucination appears)"),
+                    (0, "overlaps the real one's (no difference can be claimed)"),
+                    (-1, "lies below the real one's"),
+                    (None, f"rests on fewer than {MIN_SAMPLES} samples (nothing can be claimed)")):
+        if groups[k]:
+            parts.append(f"at {', '.join(groups[k])} the generated index's interval {what}")
+    return "; ".join(parts)
 
 
 # ----------------------------------------------------------------------------- judging and the record
@@ -288,9 +512,9 @@ def judge(ev, x, labels, pitch: bool = True, n_boot: int = 1000) -> dict:
         n_boot: bootstrap resamples of the intervals (0: none).
 
     Returns:
-        The evaluator's metrics (``n``: windows) and ``hallucination_index`` (mean over the
-        patches, with ``_lo`` / ``_hi``), ``novelty_ratio`` and ``loop_excess`` (means),
-        ``n_samples`` (patches).
+        The evaluator's metrics (``n``: windows) and ``hallucination_index``,
+        ``novelty_ratio`` and ``loop_excess`` (means over the patches, each with ``_lo`` /
+        ``_hi``: bootstrap over the patches), ``n_samples`` (patches).
 
     Used in: book/part1/05_scaling_hallucination.md
     """
@@ -303,8 +527,11 @@ def judge(ev, x, labels, pitch: bool = True, n_boot: int = 1000) -> dict:
     out["hallucination_index"] = v
     if n_boot:
         out["hallucination_index_lo"], out["hallucination_index_hi"] = lo, up
-    out["novelty_ratio"] = float(np.mean([h["novelty_ratio"] for h in hi]))
-    out["loop_excess"] = float(np.mean([h["loop_excess"] for h in hi]))
+    for k in ("novelty_ratio", "loop_excess"):
+        v, lo, up = metrics.bootstrap_ci([h[k] for h in hi], n_boot=max(n_boot, 1), seed=ev.seed)
+        out[k] = v
+        if n_boot:
+            out[f"{k}_lo"], out[f"{k}_hi"] = lo, up
     out["n_samples"] = len(x)
     return out
 
