@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -54,6 +55,56 @@ def test_generation_metrics_of_the_data_itself():
     assert g["out_of_scale"] == 0 and math.isnan(g["interval_js"])
     d = lg.symbolic_divergences(notes[:1], ref["hijaz"], iv, lg.REF_TONIC_HZ)
     assert 0 < d["note_pcd_js"] <= 1 and math.isnan(d["interval_js"])
+
+
+def _varied_continuations(n=12, seed=3):
+    rng = np.random.default_rng(seed)
+    conts = []
+    for _ in range(n):
+        cents = rng.choice([0, 100, 150, 400, 500, 650, 700, 850, 1000], size=rng.integers(2, 9))
+        conts.append(scale_notes(list(cents), dur=float(rng.uniform(0.2, 0.6))))
+    return conts
+
+
+def test_generation_metrics_carry_intervals_deterministically():
+    data_notes = scale_notes([0, 100, 400, 500, 700, 500, 400, 100, 0])
+    ref, iv = lg.reference_distributions([data_notes], ["hijaz"], ["hijaz"])
+    conts = _varied_continuations()
+    g = lg.generation_metrics(conts, ["hijaz"] * len(conts), ref, iv, n_boot=300, seed=1)
+    assert g["n"] == len(conts)
+    for k in lg.GEN_KEYS:
+        v, lo, hi = g[k], g[f"{k}_lo"], g[f"{k}_hi"]
+        assert all(math.isfinite(x) for x in (v, lo, hi)), k
+        assert lo <= hi, k
+        if k in ("out_of_scale", "note_pcd_js"):  # per-item means: percentile bootstrap around the mean
+            assert lo <= v <= hi, k
+        else:  # set statistics: the bias-shifted interval is centred near the value, not bound to contain it
+            assert lo - (hi - lo) <= v <= hi + (hi - lo), k
+    assert 0 < g["out_of_scale"] < 1 and g["out_of_scale_hi"] <= 1
+    assert g == lg.generation_metrics(conts, ["hijaz"] * len(conts), ref, iv, n_boot=300, seed=1)
+    # the point values do not depend on the bootstrap
+    g0 = lg.generation_metrics(conts, ["hijaz"] * len(conts), ref, iv, n_boot=0)
+    assert all(g0[k] == g[k] for k in lg.GEN_KEYS) and math.isnan(g0["interval_js_lo"])
+    # nothing generated: NaN everywhere, no error
+    e = lg.generation_metrics([[], []], ["hijaz", "hijaz"], ref, iv, n_boot=50)
+    assert e["n"] == 0 and e["notes_per_s"] == 0  # no notes in no time, as before the intervals
+    assert all(math.isnan(e[k + b]) for k in lg.GEN_KEYS for b in ("", "_lo", "_hi") if k + b != "notes_per_s")
+
+
+def test_separation_verdicts_and_seed_spread():
+    assert lg.separation((0.1, 0.05, 0.15), (0.5, 0.4, 0.6)) == -1
+    assert lg.separation((0.5, 0.4, 0.6), (0.1, 0.05, 0.15)) == 1
+    assert lg.separation((0.1, 0.05, 0.45), (0.5, 0.4, 0.6)) == 0
+    assert lg.separation((0.1, float("nan"), 0.2), (0.5, 0.4, 0.6)) == 0
+    assert "is lower than" in lg.compare_verdict("x", "A", (0.1, 0.05, 0.15), "B", (0.5, 0.4, 0.6))
+    assert "cannot be told apart" in lg.compare_verdict("x", "A", (0.1, 0.05, 0.45), "B", (0.5, 0.4, 0.6))
+    apart = lg.seed_spread([0.1, 0.5, 0.3], [0.05, 0.45, 0.25], [0.15, 0.55, 0.35], n_boot=200)
+    assert apart["seeds_matter"] and apart["min"] == 0.1 and apart["max"] == 0.5 and apart["n_seeds"] == 3
+    assert apart["mean_lo"] <= apart["mean"] <= apart["mean_hi"]
+    assert apart["within_width"] == pytest.approx(0.1)
+    close = lg.seed_spread([0.1, 0.12], [0.0, 0.02], [0.3, 0.32], n_boot=200)
+    assert not close["seeds_matter"]
+    assert apart == lg.seed_spread([0.1, 0.5, 0.3], [0.05, 0.45, 0.25], [0.15, 0.55, 0.35], n_boot=200)
 
 
 def test_judge_indices_round_robin():

@@ -672,33 +672,146 @@ def symbolic_divergences(notes: list[Note], ref_pcd, ref_intervals, ref_hz: floa
             "interval_js": _js(metrics.note_interval_histogram(notes, bin_cents)[0], ref_intervals)}
 
 
+GEN_KEYS = ("out_of_scale", "note_pcd_js", "interval_js", "notes_per_s")
+"""The measurements of :func:`generation_metrics`, each returned with ``<key>_lo`` and ``<key>_hi``."""
+
+
+MIN_ITEMS = 3
+"""Fewest continuations whose bootstrap gives an interval (two items resample to a zero-width
+one that would "separate" from anything)."""
+
+
 def generation_metrics(continuations: list[list[Note]], maqamat: list[str], ref_pcd: dict,
                        ref_intervals: np.ndarray, tonic_hz: float = REF_TONIC_HZ,
-                       bin_cents: float = 50.0) -> dict:
-    """Symbolic judgement of continuations, each asked for in a maqam (all on ``tonic_hz``).
+                       bin_cents: float = 50.0, n_boot: int = 1000, level: float = 0.95,
+                       seed: int = 0) -> dict:
+    """Symbolic judgement of continuations, each asked for in a maqam (all on ``tonic_hz``),
+    with a bootstrap interval over the continuations for every measurement.
+
+    * ``out_of_scale``: mean :func:`maqamgen.metrics.note_out_of_scale` (share of the time off
+      the maqam's scale), a per-item mean: :func:`maqamgen.metrics.bootstrap_ci`;
+    * ``note_pcd_js``: mean JS divergence (bits) between each continuation's
+      :func:`maqamgen.metrics.note_pcd` and ``ref_pcd[maqam]``, a per-item mean: ``bootstrap_ci``;
+    * ``interval_js``: JS divergence (bits) between the pooled
+      :func:`maqamgen.metrics.note_interval_histogram` and ``ref_intervals``, a statistic of the
+      whole set: :func:`maqamgen.metrics.set_interval` (bias-shifted, so its interval need not
+      contain the value when the resampled divergences are skewed);
+    * ``notes_per_s``: notes per second over all continuations (a ratio of sums): ``set_interval``.
+
+    Args:
+        continuations: note lists (relative to ``tonic_hz``).
+        maqamat: the maqam asked for with each.
+        ref_pcd: ``{maqam: note PCD}`` of the data.
+        ref_intervals: the data's interval histogram.
+        tonic_hz: the tonic of every continuation, Hz.
+        bin_cents: interval-histogram bin width, cents.
+        n_boot: bootstrap resamples (0: no intervals, the bounds are NaN).
+        level: coverage of the intervals.
+        seed: resampling seed (same seed, same intervals).
 
     Returns:
-        ``{"out_of_scale": mean :func:`maqamgen.metrics.note_out_of_scale` (share of the time
-        off the maqam's scale), "note_pcd_js": mean JS divergence (bits) between each
-        continuation's :func:`maqamgen.metrics.note_pcd` and ``ref_pcd[maqam]``, "interval_js":
-        JS divergence (bits) between the pooled :func:`maqamgen.metrics.note_interval_histogram`
-        and ``ref_intervals``, "notes_per_s": notes per second}``; NaN where nothing was generated.
+        ``{key, key_lo, key_hi for key in GEN_KEYS} | {"n": continuations holding notes}``;
+        NaN where nothing was generated; NaN bounds where fewer than :data:`MIN_ITEMS`
+        continuations give the measurement (a resample of one or two items is no interval), so
+        that no difference is claimed from them.
 
     Used in: book/part2/07_lstm_tokens.md
     """
-    oos, js, secs, n = [], [], 0.0, 0
-    pooled = np.zeros_like(np.asarray(ref_intervals, dtype=float))
+    oos, js, hists, counts, secs = [], [], [], [], []
     for notes, m in zip(continuations, maqamat):
         if notes:
             oos.append(metrics.note_out_of_scale(notes, m, tonic_hz))
             js.append(_js(metrics.note_pcd(notes, tonic_hz, len(ref_pcd[m])), ref_pcd[m]))
-            pooled += metrics.note_interval_histogram(notes, bin_cents)[0]
-            n += len(notes)
-            secs += max(x.offset for x in notes)
-    return {"out_of_scale": float(np.mean(oos)) if oos else float("nan"),
-            "note_pcd_js": float(np.mean(js)) if js else float("nan"),
-            "interval_js": _js(pooled, ref_intervals),
-            "notes_per_s": n / max(secs, 1e-9)}
+            hists.append(metrics.note_interval_histogram(notes, bin_cents)[0])
+            counts.append(len(notes))
+            secs.append(max(x.offset for x in notes))
+    nan3 = (float("nan"),) * 3
+    out: dict = {}
+
+    def put(key, v3, value):
+        out[key] = value
+        out[f"{key}_lo"], out[f"{key}_hi"] = (v3[1], v3[2]) if n_boot else (float("nan"), float("nan"))
+
+    for key, vals in (("out_of_scale", oos), ("note_pcd_js", js)):
+        v = np.asarray(vals, dtype=float)
+        value = float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
+        ok = int(np.isfinite(v).sum()) >= MIN_ITEMS  # too few items to resample: no interval
+        put(key, metrics.bootstrap_ci(v, n_boot=n_boot, level=level, seed=seed) if n_boot and ok else nan3, value)
+    H = (np.asarray(hists, dtype=float) if hists
+         else np.zeros((0, np.asarray(ref_intervals).size)))  # (items, interval bins)
+    pooled = H.sum(0)
+    has_iv = np.flatnonzero(H.sum(1) > 0)  # items holding at least one interval
+    iv_set = metrics.set_interval(lambda i: _js(H[has_iv[i]].sum(0), ref_intervals), len(has_iv),
+                                  n_boot, level, seed) if n_boot and len(has_iv) >= MIN_ITEMS else nan3
+    put("interval_js", iv_set, _js(pooled, ref_intervals))
+    c, t = np.asarray(counts, dtype=float), np.asarray(secs, dtype=float)
+    rate_set = metrics.set_interval(lambda i: c[i].sum() / max(t[i].sum(), 1e-9), len(c), n_boot, level,
+                                    seed) if n_boot and len(c) >= MIN_ITEMS else nan3
+    put("notes_per_s", rate_set, float(c.sum() / max(t.sum(), 1e-9)))
+    out["n"] = len(counts)
+    return out
+
+
+def separation(a: tuple, b: tuple) -> int:
+    """Whether two ``(value, lo, hi)`` intervals separate: ``-1`` when ``a`` lies wholly below
+    ``b``, ``1`` wholly above, ``0`` when they overlap (or a bound is NaN): no difference shown.
+    (The sentence the chapter shows is :func:`compare_verdict`'s.)
+    """
+    _, alo, ahi = (float(x) for x in a)
+    _, blo, bhi = (float(x) for x in b)
+    if not all(np.isfinite([alo, ahi, blo, bhi])):
+        return 0
+    return -1 if ahi < blo else (1 if alo > bhi else 0)
+
+
+def compare_verdict(what: str, name_a: str, a: tuple, name_b: str, b: tuple, lower: str = "lower",
+                    higher: str = "higher", digits: int = 3) -> str:
+    """A sentence comparing two measured intervals, claiming a difference only where they separate
+    (:func:`separation`).
+
+    Returns:
+        e.g. ``"the 1D continuations' out-of-scale rate is lower (0.120 [0.080, 0.160] vs 0.300
+        [0.250, 0.350])"`` or ``"... cannot be told apart (... overlap)"``.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    def fmt(x):
+        return f"{x[0]:.{digits}f} [{x[1]:.{digits}f}, {x[2]:.{digits}f}]"
+
+    s = separation(a, b)
+    if s == 0:
+        return f"{what} of {name_a} and {name_b} cannot be told apart ({fmt(a)} vs {fmt(b)}: the intervals overlap)"
+    return f"{what} of {name_a} is {lower if s < 0 else higher} than of {name_b} ({fmt(a)} vs {fmt(b)})"
+
+
+def seed_spread(values, within_lo, within_hi, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+    """Seed-to-seed spread of one measurement against its within-seed sampling interval.
+
+    Args:
+        values: ``(S,)`` the measurement of each seed's model.
+        within_lo, within_hi: ``(S,)`` each seed's sampling interval (over its continuations).
+        n_boot, level, seed: of the bootstrap over seeds (:func:`maqamgen.metrics.bootstrap_ci`).
+
+    Returns:
+        ``{"mean", "mean_lo", "mean_hi"`` (bootstrap over the seeds), ``"min", "max", "n_seeds",
+        "seed_range"`` (max - min), ``"within_width"`` (mean width of the within-seed intervals),
+        ``"seeds_matter"`` (True when some two seeds' within-seed intervals do not overlap: the
+        seed moves the measurement by more than sampling does)``}``.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    v = np.asarray(values, dtype=float)
+    lo, hi = np.asarray(within_lo, dtype=float), np.asarray(within_hi, dtype=float)
+    mean, mlo, mhi = metrics.bootstrap_ci(v, n_boot=n_boot, level=level, seed=seed)
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    matter = bool(ok.sum() >= 2 and np.max(lo[ok]) > np.min(hi[ok]))
+    fin = v[np.isfinite(v)]
+    return {"mean": mean, "mean_lo": mlo, "mean_hi": mhi,
+            "min": float(fin.min()) if fin.size else float("nan"),
+            "max": float(fin.max()) if fin.size else float("nan"), "n_seeds": int(fin.size),
+            "seed_range": float(np.ptp(fin)) if fin.size else float("nan"),
+            "within_width": float(np.mean(hi[ok] - lo[ok])) if ok.any() else float("nan"),
+            "seeds_matter": matter}
 
 
 def windowed(notes: list[Note], window_s: float, fn, total_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
