@@ -180,7 +180,8 @@ def format_intervals(df, digits: int = 3):
     """A copy of a table where each column ``c`` with ``c_lo`` and ``c_hi`` beside it reads
     ``value [lo, hi]`` (text, rounded to ``digits``), and the bounds' columns are dropped.
 
-    Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md
+    Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md,
+    book/part2/07_lstm_tokens.md, book/part3/08_dit.md
     """
     out = df.copy()
     for c in list(df.columns):

@@ -798,7 +798,8 @@ def set_interval(stat, n: int, n_boot: int = 1000, level: float = 0.95,
     Returns:
         ``(value, lo, hi)``; NaNs when ``n == 0``.
 
-    Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md
+    Used in: book/part1/03_pca_gaussian.md, book/part1/04_unet_ddpm.md,
+    book/part1/05_scaling_hallucination.md (through its recipe), book/part2/07_lstm_tokens.md (through its recipe)
     """
     if n <= 0:
         return float("nan"), float("nan"), float("nan")
@@ -877,7 +878,7 @@ def validation_plateau(val_losses, frac: float = 0.25, tol: float = PLATEAU_TOL)
         improve) and ``plateau`` (``tail_drop < tol``: the model was trained until its validation
         loss stopped falling; False: more training would still have helped).
 
-    Used in: book/part1/04_unet_ddpm.md
+    Used in: book/part1/04_unet_ddpm.md, book/part1/05_scaling_hallucination.md
     """
     v = np.asarray(val_losses, dtype=float)
     if v.size < 4:
