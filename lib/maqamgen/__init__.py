@@ -19,8 +19,8 @@ One line per module and subpackage (the README's Layout section says the same):
 * train -- the one training loop (seeds, exact resume, EMA, progress, DDP)
 * diffusion/ -- core (schedules, q_sample, samplers, guidance, inpainting), run (train / cache /
   load / sample any denoiser), stitch (long generation from overlapping windows)
-* nets/ -- embeddings (timestep and positional encodings), unet, lstm, autoencoder, vocoder, dit;
-  presets in one registry each
+* nets/ -- embeddings (timestep and positional encodings), unet, lstm, autoencoder, vocoder, dit,
+  report_unet (the report's own U-Net, the time-to-quality baseline); presets in one registry each
 * metrics -- one definition per measured quantity (formula, units, chapters)
 * evaluation -- the one evaluator of generated spectrograms and audio
 * classifier -- the in-domain spectrogram classifier (1.5-s patches)

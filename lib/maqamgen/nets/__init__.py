@@ -16,7 +16,8 @@ from torch import Tensor, nn
 from maqamgen.errors import ConfigError
 
 NETWORKS = {"unet": ("maqamgen.nets.unet", "unet_config", "UNet"),
-            "dit": ("maqamgen.nets.dit", "dit_config", "DiT")}
+            "dit": ("maqamgen.nets.dit", "dit_config", "DiT"),
+            "report_unet": ("maqamgen.nets.report_unet", "report_unet_config", "ReportUNet")}
 """Denoiser kinds :func:`build` knows: module, preset-config function, model class."""
 
 
