@@ -375,9 +375,14 @@ def spread_interval(mels, n_bins: int, groups=None, n_boot: int = 200, seed: int
     if g is not None and not any(np.sum(g == k) > 1 for k in np.unique(g)):
         g = None  # no group of two: the spread pools every sequence, and so must every resample
 
+    cache: dict = {}  # the four keys share one seed, hence the same resamples: one spread each
+
     def stat(idx, k):
-        sp = metrics.position_spread(prof[idx], n_bins, None if g is None else g[idx])
-        return metrics.thirds(np.repeat(sp, 3))[k]
+        key = np.asarray(idx).tobytes()
+        if key not in cache:
+            sp = metrics.position_spread(prof[idx], n_bins, None if g is None else g[idx])
+            cache[key] = metrics.thirds(np.repeat(sp, 3))
+        return cache[key][k]
 
     out = {}
     for k in ("first", "middle", "last", "ratio"):
