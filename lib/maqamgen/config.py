@@ -323,7 +323,7 @@ class DDPMChapterConfig:
     grid_schedules: tuple[str, ...] = ("linear", "cosine")
     grid_losses: tuple[str, ...] = ("mse", "mae")
     grid_optimizers: tuple[str, ...] = ("adam", "adamw", "sgd")
-    grid_steps: int = 300
+    grid_steps: int = 200
     n_eval: int = 16
     n_boot: int = 1000
     eval_sampler: str = "ddim"
@@ -335,7 +335,7 @@ class DDPMChapterConfig:
     gl_iter: int = 8
     long_seconds: float = 6.0
     judge_window_s: float = 6.0
-    window_eval_per_maqam: int = 3
+    window_eval_per_maqam: int = 2
     torch_threads: int = 1
 
     @staticmethod
@@ -438,7 +438,7 @@ class LatentChapterConfig:
     latent_items: int = 512
     vocoder_preset: str = "book"
     vocoder_train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=1500, batch_size=8, lr=1e-3, warmup_steps=50, ckpt_every=1500, device="cpu",
+        steps=900, batch_size=8, lr=1e-3, warmup_steps=50, ckpt_every=900, device="cpu",
         progress=False))
     vocoder_crop_frames: int = 32
     fragment_frames: int = 256
