@@ -59,6 +59,20 @@ def test_cache_key_depends_on_source_profile_params_and_library(tmp_path):
     assert k != book.cache_key(md, "smoke", {}, "lib1")
 
 
+def test_results_page_key_follows_the_results_store(tmp_path, monkeypatch):
+    from maqamgen import results
+
+    monkeypatch.setattr(results, "repo_root", lambda: tmp_path)
+    page, chapter = tmp_path / "results.md", tmp_path / "c.md"
+    page.write_text("a")
+    chapter.write_text("a")
+    before = (book.cache_key(page, "smoke", {}, "l"), book.cache_key(chapter, "smoke", {}, "l"))
+    results.save("smoke", "m", {"fd": 1.0})
+    after = (book.cache_key(page, "smoke", {}, "l"), book.cache_key(chapter, "smoke", {}, "l"))
+    assert after[0] != before[0] and after[1] == before[1]  # only the reading page re-runs
+    assert book.cache_key(page, "book", {}, "l") != after[0]
+
+
 def test_resolve_by_stem_and_unknown_chapter():
     assert book.resolve(["intro"])[0].name == "intro.md"
     assert [c.stem for c in book.resolve(["01", "08_dit"])] == ["01_stft_filtering", "08_dit"]

@@ -44,6 +44,18 @@ def test_drift_windows_and_curves():
     assert js[0] == pytest.approx(0.0) and js[1] == pytest.approx(1.0) and math.isnan(js[2])
 
 
+def test_drift_change_is_second_half_minus_first_with_an_interval():
+    drifting = scale_notes([0, 100, 400, 500, 150, 250, 150, 250], dur=1.0)  # in scale, then off it
+    steady = scale_notes([0, 100, 400, 500, 0, 100, 400, 500], dur=1.0)
+    d = lg.drift_change([drifting, drifting, steady], ["hijaz"] * 3, 2.0, 8.0, n_boot=200)
+    assert d["n"] == 3 and d["first"] == 0.0 and d["second"] == pytest.approx(2 / 3)
+    assert d["change"] == pytest.approx(2 / 3) and 0.0 <= d["change_lo"] <= d["change"] <= d["change_hi"] <= 1.0
+    assert lg.drift_change([drifting] * 3, ["hijaz"] * 3, 2.0, 8.0)["change_lo"] == pytest.approx(1.0)
+    assert math.isnan(lg.drift_change([drifting], ["hijaz"], 2.0, 8.0)["change_lo"])  # one: no interval
+    empty = lg.drift_change([drifting[:2]], ["hijaz"], 2.0, 8.0)  # nothing in the second half
+    assert empty["n"] == 0 and math.isnan(empty["change"])
+
+
 def test_generation_metrics_of_the_data_itself():
     notes = scale_notes([0, 100, 400, 500, 700, 500, 400, 100, 0])
     ref, iv = lg.reference_distributions([notes], ["hijaz"], ["hijaz"])

@@ -29,7 +29,8 @@ One line per module and subpackage (the README's Layout section says the same):
 * ornaments -- ornament detector (vibrato, trill, slide, risha tremolo): validation, control score
 * recipes/ -- thin chapter recipes: ch03_pca_gaussian, ch04_unet_ddpm, ch05_scaling,
   ch06_latent_diffusion (autoencoder, vocoder, round trip), ch06_system (train/generate latent), ch07_lstm_tokens,
-  ch08_dit (DiT specs, ablations, ornament control), ch08_system (train/generate dit)
+  ch08_dit (DiT specs, ablations, ornament control), ch08_system (train/generate dit),
+  results_chapter (every model on one table; the report's claims with computed verdicts)
 * plots -- figure helpers that draw on a given ax, audio-player tables, live figures
 * results -- the results store and its one schema (results.table)
 * book -- the notebook pipeline (pairs, papermill, cache keys, Jupyter Book)

@@ -230,11 +230,30 @@ def library_digest(md: Path, root: Path | None = None) -> str:
     return h.hexdigest()
 
 
+READS_RESULTS: frozenset[str] = frozenset({"results", "listening"})
+"""Pages (file stems) that read what the chapters of the same build wrote (the results store,
+trained models) instead of computing it: they re-run whenever that store changes."""
+
+
+def results_digest(profile: str) -> str:
+    """Hash of every record in the results store at ``profile`` (:mod:`maqamgen.results`): a
+    chapter that re-runs rewrites its record, and so changes this."""
+    from maqamgen import results
+
+    h = hashlib.sha256()
+    for p in sorted(results.results_dir(profile).glob("*.json")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
 def cache_key(md: Path, profile: str, params: dict, lib_digest: str) -> str:
     h = hashlib.sha256()
     h.update(md.read_bytes())
     h.update(json.dumps({"profile": profile, **params}, sort_keys=True, default=str).encode())
     h.update(lib_digest.encode())
+    if md.stem in READS_RESULTS:
+        h.update(results_digest(profile).encode())
     return h.hexdigest()
 
 

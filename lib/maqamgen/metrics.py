@@ -813,6 +813,28 @@ def set_interval(stat, n: int, n_boot: int = 1000, level: float = 0.95,
     return value, float(lo), float(hi)
 
 
+def separation(a, b) -> int:
+    """Whether interval ``a = (lo, hi)`` lies wholly above (+1) or wholly below (-1) interval (or
+    number) ``b``, or overlaps it (0: no difference can be claimed). A NaN bound compares as
+    overlapping (as does None, a NaN read back from the results store). The one rule by which the
+    book claims a difference between two measurements.
+
+    Used in: book/part1/05_scaling_hallucination.md, book/part2/07_lstm_tokens.md, book/results.md
+    """
+    def num(v):
+        return float("nan") if v is None else float(v)
+
+    a_lo, a_hi = (num(v) for v in a)
+    b_lo, b_hi = (num(b), num(b)) if (b is None or np.isscalar(b)) else (num(v) for v in b)
+    if not np.all(np.isfinite([a_lo, a_hi, b_lo, b_hi])):
+        return 0
+    if a_lo > b_hi:
+        return 1
+    if a_hi < b_lo:
+        return -1
+    return 0
+
+
 def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float, float]:
     """A proportion ``k / n`` with its Wilson score interval (sound for small ``n`` and 0 or 1).
 

@@ -426,13 +426,7 @@ def compare(a, b) -> int:
 
     Used in: book/part1/05_scaling_hallucination.md
     """
-    a_lo, a_hi = (float(v) for v in a)
-    b_lo, b_hi = (float(b), float(b)) if np.isscalar(b) else (float(v) for v in b)
-    if a_lo > b_hi:
-        return 1
-    if a_hi < b_lo:
-        return -1
-    return 0
+    return metrics.separation(a, b)
 
 
 def bounds(d, key: str) -> tuple[float, float]:

@@ -757,11 +757,7 @@ def separation(a: tuple, b: tuple) -> int:
     ``b``, ``1`` wholly above, ``0`` when they overlap (or a bound is NaN): no difference shown.
     (The sentence the chapter shows is :func:`compare_verdict`'s.)
     """
-    _, alo, ahi = (float(x) for x in a)
-    _, blo, bhi = (float(x) for x in b)
-    if not all(np.isfinite([alo, ahi, blo, bhi])):
-        return 0
-    return -1 if ahi < blo else (1 if alo > bhi else 0)
+    return metrics.separation(tuple(a)[1:], tuple(b)[1:])
 
 
 def compare_verdict(what: str, name_a: str, a: tuple, name_b: str, b: tuple, lower: str = "lower",
@@ -854,6 +850,42 @@ def drift_curves(continuations: list[list[Note]], maqamat: list[str], ref_pcd: d
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a window empty in every generation: NaN
         return t, np.nanmean(oos, axis=0), np.nanmean(js, axis=0)
+
+
+def drift_change(continuations: list[list[Note]], maqamat: list[str], window_s: float, total_s: float,
+                 tonic_hz: float = REF_TONIC_HZ, n_boot: int = 1000, seed: int = 0) -> dict:
+    """How much the out-of-scale rate rises from the first to the second half of long generations,
+    with a bootstrap interval over the generations.
+
+    Each continuation is cut into windows of ``window_s`` s (:func:`windowed`, judged against the
+    maqam it was asked for); its change is the mean rate of the windows of the second half minus
+    that of the first (a continuation with an empty half is left out). The interval is the
+    percentile bootstrap of the mean change over continuations
+    (:func:`maqamgen.metrics.bootstrap_ci`).
+
+    Returns:
+        ``{"first", "second"`` (mean rates over continuations), ``"change", "change_lo",
+        "change_hi", "n"`` (continuations counted)``}``; NaNs when none has both halves, NaN
+        bounds under :data:`MIN_ITEMS` continuations.
+
+    Used in: book/part2/07_lstm_tokens.md
+    """
+    first, second = [], []
+    for c, m in zip(continuations, maqamat):
+        _, o = windowed(c, window_s, lambda ns: metrics.note_out_of_scale(ns, m, tonic_hz), total_s)
+        half = max(len(o) // 2, 1)
+        a, b = o[:half], o[half:]
+        if np.isfinite(a).any() and np.isfinite(b).any():
+            first.append(float(np.nanmean(a)))
+            second.append(float(np.nanmean(b)))
+    first, second = np.asarray(first), np.asarray(second)
+    change, lo, hi = metrics.bootstrap_ci(second - first, n_boot=n_boot, seed=seed)
+    if first.size < MIN_ITEMS:  # too few generations to resample: no interval
+        lo = hi = float("nan")
+    nan = float("nan")
+    return {"first": float(first.mean()) if first.size else nan,
+            "second": float(second.mean()) if second.size else nan,
+            "change": change, "change_lo": lo, "change_hi": hi, "n": int(first.size)}
 
 
 def render_at_tonic(notes: list[Note], tonic_hz: float, sr: int, seed: int = 0) -> np.ndarray:
