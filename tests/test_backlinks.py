@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "lib" / "maqamgen"
 CHAPTERS = {md.stem: md for md in book.chapters()}
 USED_IN = re.compile(r"Used in:(.*?)(?:\n\s*\n|\Z)", re.S)
-PATH = re.compile(r"(?:book/[\w/]+/)?(\d\d_\w+|intro|results)\.md|lib/maqamgen/[\w/]+\.py")
+PATH = re.compile(r"(?:book/[\w/]+/)?(\d\d_\w+|intro|results|cards|listening)\.md|lib/maqamgen/[\w/]+\.py")
 
 
 def _documented():

@@ -171,3 +171,25 @@ def test_window_table_reads_each_model_against_its_real_row():
     assert labels.count("a") == 1 and "real row" in labels
     plt.close(fig)
     assert rc.window_table({}).empty
+
+
+def test_model_cards_list_what_is_measurably_worse_than_real():
+    def iv(v, lo, hi):
+        return {"value": v, "lo": lo, "hi": hi}
+    core = {k: None for k in results.CORE_METRICS}
+    core.update(fd=iv(5.0, 4.0, 6.0), maqam_acc_estimator=iv(0.5, 0.3, 0.7), seam_jump_ratio=iv(1.3, 1.2, 1.4),
+                params=1_000_000, train_s=12.0)
+    real = {"fd": 1.0, "fd_lo": 0.5, "fd_hi": 2.0, "est_acc": 0.6, "est_acc_lo": 0.4, "est_acc_hi": 0.8}
+    recs = {"m": {"kind": "model", "chapter": "04_unet_ddpm", "corpus": "abc",
+                  "metrics": {"core": core, "extras": {"real": real, "steps": 100}}},
+            "dit": {"kind": "model", "chapter": "08_dit", "metrics": {"core": core, "extras": {}}},
+            "other": {"kind": None, "metrics": {}}}
+    worse, level = rc.failure_modes(recs, "m")
+    assert [w.split(" ")[0] for w in worse] == ["FD", "seam"] and level[0].startswith("maqam accuracy")
+    assert rc.real_row(recs, "dit") is None  # no Chapter 6 record to borrow the real row from
+    cards = rc.model_cards(recs)
+    assert list(cards.index) == ["m", "dit"]
+    assert cards.loc["dit", "measurably worse than real"].startswith("seam ratio")  # against 1, no real row needed
+    assert cards.loc["dit", "cannot be told from real"] == "none"
+    md = rc.cards_markdown(cards)
+    assert "**m** (chapter `04_unet_ddpm`)" in md and "1.00 M parameters, trained 12 s" in md and "steps 100" in md

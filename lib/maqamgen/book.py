@@ -230,7 +230,7 @@ def library_digest(md: Path, root: Path | None = None) -> str:
     return h.hexdigest()
 
 
-READS_RESULTS: frozenset[str] = frozenset({"results", "listening"})
+READS_RESULTS: frozenset[str] = frozenset({"results", "cards", "listening"})
 """Pages (file stems) that read what the chapters of the same build wrote (the results store,
 trained models) instead of computing it: they re-run whenever that store changes."""
 

@@ -556,3 +556,111 @@ def merged_legend(axes) -> tuple[list, list]:
                 handles.append(h)
                 labels.append(lab)
     return handles, labels
+
+
+# ----------------------------------------------------------------------------- model cards
+
+REAL_KEYS: dict[str, tuple[str, int]] = {
+    "fd": ("fd", 1), "maqam_acc_estimator": ("est_acc", -1), "maqam_acc_classifier": ("clf_acc", -1),
+    "pcd_js_audio": ("pcd_js", 1), "frame_dist": ("nn_dist", 1), "hallucination_index": ("hallucination_index", 1),
+}
+"""Core metric -> (the key of the same measurement in a chapter's real row, the direction that is
+worse: +1 higher is worse, -1 lower is worse)."""
+
+
+def real_row(records: dict, name: str) -> dict | None:
+    """The real row a model's core metrics are read against: its own ``extras["real"]`` (the
+    chapter judged real material the same way), with the maqam accuracy of real fragments through
+    the same decoder where the chapter measured whole fragments; the DiT uses Chapter 6's, whose
+    data, judge and decoder it shares. None where no real row was recorded.
+    """
+    rec = _record(records, name)
+    if rec is None:
+        return None
+    source = rec if name != "dit" else _record(records, "latent_unet")
+    if source is None or not isinstance(source["extras"].get("real"), dict):
+        return None
+    real = dict(source["extras"]["real"])
+    frag = source["extras"].get("real_fragments")
+    if frag is not None:  # the core maqam accuracy was measured on whole fragments, tonic given
+        real.update(est_acc=frag["acc"], est_acc_lo=frag["acc_lo"], est_acc_hi=frag["acc_hi"])
+    return real
+
+
+def failure_modes(records: dict, name: str) -> tuple[list[str], list[str]]:
+    """Where a model is measurably worse than real material, and where it cannot be told apart,
+    each core metric read against :func:`real_row` with :func:`maqamgen.metrics.separation`;
+    the seam ratio against 1 (seamless).
+
+    Returns:
+        ``(worse, level)``: sentences (metric, generated and real intervals).
+
+    Used in: book/cards.md
+    """
+    rec = _record(records, name)
+    real = real_row(records, name)
+    worse, level = [], []
+    if rec is None:
+        return worse, level
+    core = rec["core"]
+    for k, (rk, bad) in REAL_KEYS.items():
+        v = core.get(k)
+        if real is None or not isinstance(v, dict) or "lo" not in v or rk not in real:
+            continue
+        g, r = (v["value"], v["lo"], v["hi"]), _triple(real, rk)
+        if not _has_bounds(g, r):
+            continue
+        text = f"{COLUMNS.get(k, k.replace('_', ' '))} {fmt_interval(*g)} against real {fmt_interval(*r)}"
+        s = metrics.separation(g[1:], r[1:])
+        (worse if s == bad else level if s == 0 else []).append(text)
+    seam = core.get("seam_jump_ratio")
+    if isinstance(seam, dict) and "lo" in seam and _has_bounds((seam["value"], seam["lo"], seam["hi"])):
+        text = f"seam ratio {fmt_interval(seam['value'], seam['lo'], seam['hi'])} against 1 (seamless)"
+        s = metrics.separation((seam["lo"], seam["hi"]), 1.0)
+        (worse if s > 0 else level if s == 0 else []).append(text)
+    return worse, level
+
+
+def model_cards(records: dict):
+    """One card per generative model recorded: chapter, data, budget, size, what it was measured
+    to do well and badly (:func:`failure_modes`).
+
+    Returns:
+        A pandas DataFrame, one row per model.
+
+    Used in: book/cards.md
+    """
+    import pandas as pd
+
+    rows = []
+    for name, rec in records.items():
+        if rec.get("kind") != "model":
+            continue
+        core, extras = rec["metrics"]["core"], rec["metrics"]["extras"]
+        worse, level = failure_modes(records, name)
+        budget = ", ".join(f"{k} {extras[k]}" for k in ("preset", "steps") if k in extras)
+        rows.append({"model": name, "chapter": rec.get("chapter", "?"),
+                     "data": f"corpus {rec['corpus']}" if rec.get("corpus") else "the chapter's corpus",
+                     "budget": budget or "see the chapter",
+                     "training s": results.core_value(core["train_s"]),
+                     "parameters": results.core_value(core["params"]),
+                     "measurably worse than real": "; ".join(worse) or ("none measured" if real_row(records, name)
+                                                                        else "no real row recorded"),
+                     "cannot be told from real": "; ".join(level) or "none"})
+    return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
+
+
+def cards_markdown(cards) -> str:
+    """:func:`model_cards` as Markdown: one block per model, its fields as a list.
+
+    Used in: book/cards.md
+    """
+    blocks = []
+    for name, c in cards.iterrows():
+        blocks.append(
+            f"**{name}** (chapter `{c['chapter']}`)\n\n"
+            f"* data: {c['data']}; budget: {c['budget']}; {c['parameters'] / 1e6:.2f} M parameters, "
+            f"trained {c['training s']:.0f} s on this machine\n"
+            f"* measurably worse than real material: {c['measurably worse than real']}\n"
+            f"* cannot be told from real material: {c['cannot be told from real']}\n")
+    return "\n".join(blocks)
