@@ -101,7 +101,9 @@ def test_token_seed_drift_and_loss_claims():
             "optimizers": {"adam (reference)": {"out_of_scale": 0.05, "out_of_scale_lo": 0.03,
                                                 "out_of_scale_hi": 0.08, "accuracy": 0.6},
                            "loss mse": {"out_of_scale": 0.3, "out_of_scale_lo": 0.2, "out_of_scale_hi": 0.4,
-                                        "accuracy": 0.2}}}
+                                        "accuracy": 0.2},
+                           "loss label_smoothing": {"out_of_scale": 0.05, "out_of_scale_lo": 0.0,
+                                                    "out_of_scale_hi": 0.1, "accuracy": 0.6}}}
     c = {x.key: x for x in rc.claims({"lstm": _rec(lstm)})}
     assert c["tokens"].verdict == "reproduced" and "1D 0.05" in c["tokens"].figure
     assert c["seed"].verdict == "reproduced" and c["seed"].figure == "1 of 2 measurements"

@@ -33,6 +33,8 @@ One line per module and subpackage (the README's Layout section says the same):
   results_chapter (every model on one table; the report's claims with computed verdicts)
 * plots -- figure helpers that draw on a given ax, audio-player tables, live figures
 * results -- the results store and its one schema (results.table)
+* listening -- the listening room: one condition rendered by every model a chapter cached (never
+  trains), judged alike; players, spectrograms, pitch tracks, a widget panel
 * book -- the notebook pipeline (pairs, papermill, cache keys, Jupyter Book)
 * cli -- the ``maqamgen`` command
 """

@@ -317,7 +317,7 @@ class DDPMChapterConfig:
     target: str = "eps"
     p_uncond: float = 0.1
     base: tuple[str, str] = ("cosine", "mse")
-    train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(steps=1500))
+    train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(steps=1250))
     lr_sgd: float = 2e-2
     grid: str = "one_at_a_time"
     grid_schedules: tuple[str, ...] = ("linear", "cosine")

@@ -273,7 +273,8 @@ def claim_cross_entropy(records: dict) -> Claim:
     if r is None or "optimizers" not in r:
         return _open(key, claim, ch, _missing(ch, "lstm") if r is None else "the record has no optimizer table")
     opt, ref = r["optimizers"], r["optimizer_reference_row"]
-    others = [k for k in opt if k.startswith("loss ")]
+    # label smoothing is cross-entropy with softened targets: the claim is against the other losses
+    others = [k for k in opt if k.startswith("loss ") and "smooth" not in k]
     if not others:
         return _open(key, claim, ch, "no loss other than cross-entropy was trained at this profile")
     a = _triple(opt[ref], "out_of_scale")
@@ -288,7 +289,10 @@ def claim_cross_entropy(records: dict) -> Claim:
                  "out-of-scale rate of generated continuations (lower is better), each loss against cross-entropy: "
                  + "; ".join(f"{k[5:]} {fmt_interval(*_triple(opt[k], 'out_of_scale'))} (next-token accuracy "
                              f"{opt[k]['accuracy']:.2f})" for k in others)
-                 + f"; cross-entropy {fmt_interval(*a)} (next-token accuracy {opt[ref]['accuracy']:.2f})")
+                 + f"; cross-entropy {fmt_interval(*a)} (next-token accuracy {opt[ref]['accuracy']:.2f})"
+                 + "".join(f"; label-smoothed cross-entropy, a variant of it, "
+                           f"{fmt_interval(*_triple(opt[k], 'out_of_scale'))}"
+                           for k in opt if k.startswith("loss ") and "smooth" in k))
 
 
 def claim_seed(records: dict) -> Claim:
