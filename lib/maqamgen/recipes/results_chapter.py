@@ -113,34 +113,32 @@ def _missing(chapter: str, name: str) -> str:
 # ----------------------------------------------------------------------------- the claims
 
 
-def claim_fft_unreliable(records: dict) -> Claim:
-    key, claim, ch = "fft", "Maqam estimation from the global FFT's dominant frequencies is unreliable", \
-        "02_maqam_estimation"
+def _estimator_claim(records: dict, key: str, claim: str, a: tuple[str, str], b: tuple[str, str],
+                     expected: int, what: str) -> Claim:
+    """A claim on Chapter 2's clips: accuracy ``a = (record key, name)`` against ``b``, Wilson
+    intervals over the clips; ``expected`` the direction the report states (+1: a above b)."""
+    ch = "02_maqam_estimation"
     r = _record(records, "maqam_estimator")
     if r is None:
         return _open(key, claim, ch, _missing(ch, "maqam_estimator"))
     n = int(r["n_clips"])
-    fft = metrics.wilson_interval(round(r["fft_maqam_accuracy"] * n), n)
-    pitch = metrics.wilson_interval(round(r["pcd_maqam_accuracy"] * n), n)
-    sign = metrics.separation(fft[1:], pitch[1:])
-    return Claim(key, claim, ch, _verdict(sign, -1), f"{fmt_interval(*fft)} vs {fmt_interval(*pitch)}",
-                 f"maqam accuracy on {n} clips: the FFT method {fmt_interval(*fft)} against the pitch-based "
-                 f"estimator {fmt_interval(*pitch)} (Wilson intervals)")
+    ia, ib = (metrics.wilson_interval(round(r[k] * n), n) for k, _ in (a, b))
+    sign = metrics.separation(ia[1:], ib[1:])
+    return Claim(key, claim, ch, _verdict(sign, expected), f"{fmt_interval(*ia)} vs {fmt_interval(*ib)}",
+                 f"{what} on {n} clips: {a[1]} {fmt_interval(*ia)} against {b[1]} {fmt_interval(*ib)}")
+
+
+def claim_fft_unreliable(records: dict) -> Claim:
+    return _estimator_claim(records, "fft", "Maqam estimation from the global FFT's dominant frequencies is unreliable",
+                            ("fft_maqam_accuracy", "the FFT method"),
+                            ("pcd_maqam_accuracy", "the pitch-based estimator"), -1,
+                            "maqam accuracy (Wilson intervals)")
 
 
 def claim_outer_thirds(records: dict) -> Claim:
-    key, claim, ch = "thirds", "Reading only the opening and closing thirds helps the FFT estimate", \
-        "02_maqam_estimation"
-    r = _record(records, "maqam_estimator")
-    if r is None:
-        return _open(key, claim, ch, _missing(ch, "maqam_estimator"))
-    n = int(r["n_clips"])
-    whole = metrics.wilson_interval(round(r["fft_maqam_accuracy"] * n), n)
-    outer = metrics.wilson_interval(round(r["fft_outer_thirds_maqam_accuracy"] * n), n)
-    sign = metrics.separation(outer[1:], whole[1:])
-    return Claim(key, claim, ch, _verdict(sign, 1), f"{fmt_interval(*outer)} vs {fmt_interval(*whole)}",
-                 f"FFT maqam accuracy on {n} clips: outer thirds {fmt_interval(*outer)} against the whole "
-                 f"recording {fmt_interval(*whole)}")
+    return _estimator_claim(records, "thirds", "Reading only the opening and closing thirds helps the FFT estimate",
+                            ("fft_outer_thirds_maqam_accuracy", "outer thirds"),
+                            ("fft_maqam_accuracy", "the whole recording"), 1, "FFT maqam accuracy")
 
 
 def claim_gaussian_long_term(records: dict) -> Claim:
