@@ -238,10 +238,11 @@ def claim_overlap(records: dict) -> Claim:
     a, b = _triple(st[best], "seam_jump_ratio"), _triple(st["concat"], "seam_jump_ratio")
     if not _has_bounds(a, b):
         return _open(key, claim, ch, "the record holds no interval for the seam ratios")
-    # closer to 1 is better: compare distances from 1 only where both sit on the same side of it
+    # closer to 1 is better: a lower ratio counts as an improvement only where concatenation's
+    # interval lies wholly above 1 (its seams jump)
     sign = metrics.separation(a[1:], b[1:]) if b[1] > 1 else 0
     return Claim(key, claim, ch, _verdict(sign, -1), f"{fmt_interval(*a)} vs {fmt_interval(*b)}",
-                 f"seam jump ratio (1 = seamless) of {r['stitching'][best].get('n_pieces', '?')} stitched pieces: "
+                 f"seam jump ratio (1 = seamless) of {st[best].get('n_pieces', '?')} stitched pieces: "
                  f"{best} {fmt_interval(*a)} against concatenation without overlap {fmt_interval(*b)}")
 
 
