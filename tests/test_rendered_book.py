@@ -251,26 +251,7 @@ def test_every_page_renders_plays_and_typesets(reports, page):
     assert report["errors"] == [], f"{page}: script errors: {report['errors']}"
 
 
-CODE_TOO_WIDE: dict[str, str] = {
-    "book/part1/05_scaling_hallucination.html": "70 lines over 89 characters, the longest 126",
-    "book/part1/06_latent_diffusion.html": "97 lines over 89 characters, the longest 116",
-}
-"""Pages whose code cells are known to be wider than the page (measured 2026-12-05 on the smoke
-build; the chapters are to be re-wrapped to 88 characters): page -> what was measured. Their
-``test_code_fits_width`` is an expected failure, not strict, so a fixed chapter passes (XPASS)
-and its entry can go; any other page must fit. ``pytest -m browser --runxfail`` lists every
-line that does not fit."""
-
-
-def _code_width_params() -> list:
-    return [pytest.param(page, marks=pytest.mark.xfail(
-                strict=False, reason=f"code wider than the page (chapter to be fixed): "
-                                     f"{page}: {CODE_TOO_WIDE[page]}"))
-            if page in CODE_TOO_WIDE else page
-            for page in _pages()]
-
-
-@pytest.mark.parametrize("page", _code_width_params())
+@pytest.mark.parametrize("page", _pages())
 def test_code_fits_width(reports, page):
     """No code cell's source is wider than its box at the default theme width (a horizontal
     scroll bar in a code cell): the failure lists each cell and the lines that do not fit."""
