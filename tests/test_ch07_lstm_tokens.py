@@ -115,7 +115,9 @@ def test_separation_verdicts_and_seed_spread():
     assert apart["mean_lo"] <= apart["mean"] <= apart["mean_hi"]
     assert apart["within_width"] == pytest.approx(0.1)
     close = lg.seed_spread([0.1, 0.12], [0.0, 0.02], [0.3, 0.32], n_boot=200)
-    assert not close["seeds_matter"]
+    assert close["seeds_matter"] is False
+    one = lg.seed_spread([0.1, 0.5], [0.05, float("nan")], [0.15, float("nan")], n_boot=200)
+    assert one["seeds_matter"] is None  # one seed's interval: cannot be told
     assert apart == lg.seed_spread([0.1, 0.5, 0.3], [0.05, 0.45, 0.25], [0.15, 0.55, 0.35], n_boot=200)
 
 

@@ -114,6 +114,10 @@ def test_token_seed_drift_and_loss_claims():
     lstm["seeds_matter"] = {"1d/out_of_scale": False}
     c = {x.key: x for x in rc.claims({"lstm": _rec(lstm)})}
     assert (c["loss"].verdict, c["drift"].verdict, c["seed"].verdict) == ("contradicted", "not shown", "not shown")
+    lstm["seeds_matter"] = {"1d/out_of_scale": None, "2d/out_of_scale": None}  # too few intervals
+    assert rc.claim_seed({"lstm": _rec(lstm)}).verdict == "open"
+    lstm["seeds_matter"] = {"1d/out_of_scale": None, "2d/out_of_scale": False}
+    assert rc.claim_seed({"lstm": _rec(lstm)}).figure == "0 of 1 measurements"
     lstm["optimizers"]["loss mse"].update(out_of_scale_lo=None, out_of_scale_hi=None)  # NaN read back as None
     lstm["drift"]["2d"].update(change_lo=None, change_hi=None)
     lstm["drift"]["1d"].update(change_lo=None, change_hi=None)

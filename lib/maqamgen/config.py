@@ -483,7 +483,8 @@ class DiTChapterConfig:
         piece_pos: the window's position in the piece (seconds from the start and in all) as a condition.
         ornaments: per-token ornament labels (vibrato, slide, trill, tremolo, none) as a condition.
         train: the reference DiT's training (at ``book``, about the latent U-Net's training time:
-            its step costs about half the U-Net's).
+            the ``book`` preset has about the U-Net's parameters and about a tenth of its step
+            time, so it takes about ten times the U-Net's steps).
         ablation_steps: optimizer steps of every ablation run (the reference is retrained at this
             budget too, so the ablation compares like with like).
         ablations: ``(name, ((field, value), ...))``: each changes the reference's network config.
@@ -507,7 +508,7 @@ class DiTChapterConfig:
     piece_pos: bool = True
     ornaments: bool = True
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
-        steps=3600, batch_size=16, lr=1e-3, warmup_steps=100))
+        steps=8000, batch_size=16, lr=1e-3, warmup_steps=100))
     ablation_steps: int = 450
     ablations: tuple = (("no ornament encoding", (("ornaments", False),)),
                         ("no piece position", (("piece_pos", False),)),

@@ -792,7 +792,8 @@ def seed_spread(values, within_lo, within_hi, n_boot: int = 1000, level: float =
         ``{"mean", "mean_lo", "mean_hi"`` (bootstrap over the seeds), ``"min", "max", "n_seeds",
         "seed_range"`` (max - min), ``"within_width"`` (mean width of the within-seed intervals),
         ``"seeds_matter"`` (True when some two seeds' within-seed intervals do not overlap: the
-        seed moves the measurement by more than sampling does)``}``.
+        seed moves the measurement by more than sampling does; None when fewer than two seeds
+        have a finite within-seed interval, so it cannot be told)``}``.
 
     Used in: book/part2/07_lstm_tokens.md
     """
@@ -800,7 +801,7 @@ def seed_spread(values, within_lo, within_hi, n_boot: int = 1000, level: float =
     lo, hi = np.asarray(within_lo, dtype=float), np.asarray(within_hi, dtype=float)
     mean, mlo, mhi = metrics.bootstrap_ci(v, n_boot=n_boot, level=level, seed=seed)
     ok = np.isfinite(lo) & np.isfinite(hi)
-    matter = bool(ok.sum() >= 2 and np.max(lo[ok]) > np.min(hi[ok]))
+    matter = bool(np.max(lo[ok]) > np.min(hi[ok])) if ok.sum() >= 2 else None
     fin = v[np.isfinite(v)]
     return {"mean": mean, "mean_lo": mlo, "mean_hi": mhi,
             "min": float(fin.min()) if fin.size else float("nan"),

@@ -299,14 +299,17 @@ def claim_seed(records: dict) -> Claim:
     r = _record(records, "lstm")
     if r is None or "seeds_matter" not in r:
         return _open(key, claim, ch, _missing(ch, "lstm") if r is None else "the record has no seed study")
-    sm = r["seeds_matter"]
-    n = sum(bool(v) for v in sm.values())
-    return Claim(key, claim, ch, "reproduced" if n else "not shown", f"{n} of {len(sm)} measurements",
-                 (f"for {n} of {len(sm)} generation measurements (two formats) the within-seed intervals of some "
-                  f"two seeds separate: there the seed moves the result further than resampling the continuations "
-                  f"does") if n else
-                 f"for none of the {len(sm)} generation measurements (two formats) do the within-seed intervals of "
-                 f"two seeds separate")
+    judged = [v for v in r["seeds_matter"].values() if v is not None]  # None: fewer than 2 intervals
+    if not judged:
+        return _open(key, claim, ch, "no generation measurement has within-seed intervals for two seeds "
+                                     "(too few continuations per seed)")
+    n = sum(bool(v) for v in judged)
+    return Claim(key, claim, ch, "reproduced" if n else "not shown", f"{n} of {len(judged)} measurements",
+                 (f"for {n} of {len(judged)} generation measurements (two formats) the within-seed intervals of "
+                  f"some two seeds separate: there the seed moves the result further than resampling the "
+                  f"continuations does") if n else
+                 f"for none of the {len(judged)} generation measurements (two formats) do the within-seed "
+                 f"intervals of two seeds separate")
 
 
 def claim_drift(records: dict) -> Claim:
