@@ -8,7 +8,9 @@ cosine schedule).
 
 1. Training step (forward + backward + AdamW, batch 16), median over the timed steps.
 2. Sampling: DDIM with ``SAMPLE_STEPS`` steps and guidance 2 (two network passes per step, as one
-   batch) for ``SAMPLE_BATCH`` windows; seconds per window.
+   batch) for ``SAMPLE_BATCH`` windows; seconds per window, and how many times faster than real
+   time that is (a window is one ``book`` fragment of audio; decoding not counted; issue
+   target: at least 5x).
 
 Every time is also printed as a ratio to the U-Net's, measured in the same run.
 
@@ -24,7 +26,7 @@ import time
 
 import torch
 
-from maqamgen import diffusion, nets
+from maqamgen import config, diffusion, nets
 
 C, H, W = 2, 64, 64
 BATCH = 16
@@ -35,6 +37,7 @@ SAMPLE_BATCH = 4
 MODELS = {
     "unet latent": ("unet", "latent", {}),
     "dit book (time)": ("dit", "book", {}),
+    "dit d128x4 (earlier book)": ("dit", "book", {"depth": 4, "mlp_ratio": 4.0}),
     "dit book (patch 8)": ("dit", "book", {"tokenization": "patch", "patch_size": 8, "freq_pos": True}),
     "dit book (patch 4)": ("dit", "book", {"tokenization": "patch", "patch_size": 4, "freq_pos": True}),
     "dit book (time, rope)": ("dit", "book", {"time_pos": "rope"}),
@@ -88,8 +91,10 @@ def main() -> None:
     threads = int(os.environ.get("BENCH_THREADS", "1"))
     steps = int(os.environ.get("BENCH_STEPS", "5"))
     torch.set_num_threads(threads)
+    prof = config.profile("book")
+    window_s = prof.latent.fragment_frames * prof.latent.features.hop_length / prof.corpus.sr
     print(f"latents {C}x{H}x{W}, batch {BATCH}, {threads} thread(s), {steps} timed steps; "
-          f"DDIM-{SAMPLE_STEPS} with guidance, {SAMPLE_BATCH} windows")
+          f"DDIM-{SAMPLE_STEPS} with guidance, {SAMPLE_BATCH} windows of {window_s:.2f} s")
     rows = {}
     for name, (kind, preset, overrides) in MODELS.items():
         model = build(kind, preset, overrides)
@@ -97,12 +102,12 @@ def main() -> None:
         s = step_seconds(model, steps)
         w = sample_seconds(model)
         rows[name] = (n, s, w)
-        print(f"  {name:<24} {n / 1e6:6.2f} M params  step {s * 1e3:7.0f} ms  "
-              f"sample {w:6.2f} s/window", flush=True)
+        print(f"  {name:<26} {n / 1e6:6.2f} M params  step {s * 1e3:7.0f} ms  "
+              f"sample {w:6.2f} s/window ({window_s / w:5.1f}x real time)", flush=True)
     n0, s0, w0 = rows["unet latent"]
     print("\nratios to the U-Net 'latent' (same run):")
     for name, (n, s, w) in rows.items():
-        print(f"  {name:<24} params x{n / n0:5.2f}  step x{s / s0:5.2f}  sample x{w / w0:5.2f}")
+        print(f"  {name:<26} params x{n / n0:5.2f}  step x{s / s0:5.2f}  sample x{w / w0:5.2f}")
 
 
 if __name__ == "__main__":
