@@ -134,11 +134,3 @@ def test_token_features_and_the_ornament_probe(setup):
     with pytest.raises(ConfigError, match="time tokens"):
         ch08.token_features(patch, lat, t=10, n=2)
 
-
-def test_piece_interval_needs_three_pieces():
-    """Two pieces give a value but no interval; three or more a bootstrap interval around it."""
-    v, lo, hi = ch08.piece_interval([0.1, 0.3, float("nan")])
-    assert v == pytest.approx(0.2) and np.isnan(lo) and np.isnan(hi)
-    v, lo, hi = ch08.piece_interval([0.1, 0.2, 0.3], seed=0)
-    assert lo <= v <= hi and v == pytest.approx(0.2)
-    assert all(np.isnan(x) for x in ch08.piece_interval([]))

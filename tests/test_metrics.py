@@ -58,6 +58,10 @@ def test_intervals_cover_the_truth_and_are_seeded():
     assert v == 49.5 and lo < 49.5 < hi and hi - lo < 15
     assert M.bootstrap_ci(np.arange(100.0), seed=1) == (v, lo, hi)
     assert all(np.isnan(M.bootstrap_ci([])))
+    v2, lo2, hi2 = M.bootstrap_ci([0.1, 0.3, np.nan], min_n=3)  # two finite items: no interval
+    assert v2 == pytest.approx(0.2) and np.isnan(lo2) and np.isnan(hi2)
+    v3, lo3, hi3 = M.bootstrap_ci([0.1, 0.2, 0.3], min_n=3)
+    assert lo3 <= v3 <= hi3 and v3 == pytest.approx(0.2)
     p, lo, hi = M.wilson_interval(0, 10)
     assert p == 0 and lo == 0 and 0.2 < hi < 0.35  # Wilson: (0, 0.278)
     p, lo, hi = M.wilson_interval(8, 10)

@@ -743,7 +743,7 @@ def interval_histogram(cents_sequences, bin_cents: float = 25.0, max_cents: floa
 
 
 def bootstrap_ci(values, stat=np.mean, n_boot: int = 1000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float, float]:
+                 seed: int = 0, min_n: int = 1) -> tuple[float, float, float]:
     """A statistic of ``values`` with its percentile-bootstrap interval.
 
     Args:
@@ -752,6 +752,8 @@ def bootstrap_ci(values, stat=np.mean, n_boot: int = 1000, level: float = 0.95,
         n_boot: bootstrap resamples.
         level: coverage of the interval.
         seed: resampling seed (same seed, same interval).
+        min_n: fewest finite items to resample; under it the bounds are NaN (a bootstrap over
+            two items only spans their two values).
 
     Returns:
         ``(value, lo, hi)``; NaNs when ``values`` is empty.
@@ -763,6 +765,8 @@ def bootstrap_ci(values, stat=np.mean, n_boot: int = 1000, level: float = 0.95,
     v = v[np.isfinite(v)]
     if v.size == 0:
         return float("nan"), float("nan"), float("nan")
+    if v.size < min_n:
+        return float(stat(v)), float("nan"), float("nan")
     boots = _bootstrap(lambda idx: stat(v[idx]), v.size, n_boot, seed)
     a = (1.0 - level) / 2.0
     return float(stat(v)), float(np.quantile(boots, a)), float(np.quantile(boots, 1.0 - a))

@@ -34,23 +34,9 @@ from maqamgen.recipes import ch06_latent_diffusion as ch06
 
 
 MIN_PIECES = 3
-"""Fewest long pieces whose bootstrap interval the chapter reports: a bootstrap over two pieces
-only spans their two values, so under this the interval is NaN (no separation can be claimed)."""
-
-
-def piece_interval(values, seed: int = 0) -> tuple[float, float, float]:
-    """``(mean, lo, hi)`` of per-piece values (NaN dropped): bootstrap interval over the pieces,
-    NaN bounds under :data:`MIN_PIECES` pieces, all NaN with none.
-
-    Used in: book/part3/08_dit.md
-    """
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return (float("nan"),) * 3
-    if len(v) < MIN_PIECES:
-        return float(v.mean()), float("nan"), float("nan")
-    return metrics.bootstrap_ci(v, seed=seed)
+"""Fewest long pieces whose bootstrap interval the chapter reports (``min_n`` of
+:func:`maqamgen.metrics.bootstrap_ci`): a bootstrap over two pieces only spans their two values,
+so under this the bounds are NaN and no separation can be claimed."""
 
 
 def reference_overrides(dcfg) -> tuple:
@@ -219,7 +205,7 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
             seams.append(metrics.seam_jump_ratio(p.mel, p.seams) if p.seams else float("nan"))
             hal.append(metrics.hallucination_index(p.mel, bank)["index"])
         for key, v in (("seam_jump_ratio", seams), ("hallucination_index", hal)):
-            row[key], row[f"{key}_lo"], row[f"{key}_hi"] = piece_interval(v, seed=seed)
+            row[key], row[f"{key}_lo"], row[f"{key}_hi"] = metrics.bootstrap_ci(v, seed=seed, min_n=MIN_PIECES)
     return row
 
 
