@@ -133,4 +133,3 @@ def test_token_features_and_the_ornament_probe(setup):
     patch = dataclasses.replace(dit, spec=ch08.dit_spec(DCFG, LCFG, lat.x.shape[1:], (("tokenization", "patch"),)))
     with pytest.raises(ConfigError, match="time tokens"):
         ch08.token_features(patch, lat, t=10, n=2)
-

@@ -735,8 +735,8 @@ def generation_metrics(continuations: list[list[Note]], maqamat: list[str], ref_
     for key, vals in (("out_of_scale", oos), ("note_pcd_js", js)):
         v = np.asarray(vals, dtype=float)
         value = float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
-        ok = int(np.isfinite(v).sum()) >= MIN_ITEMS  # too few items to resample: no interval
-        put(key, metrics.bootstrap_ci(v, n_boot=n_boot, level=level, seed=seed) if n_boot and ok else nan3, value)
+        put(key, metrics.bootstrap_ci(v, n_boot=n_boot, level=level, seed=seed, min_n=MIN_ITEMS)
+            if n_boot else nan3, value)  # under MIN_ITEMS items: no interval
     H = (np.asarray(hists, dtype=float) if hists
          else np.zeros((0, np.asarray(ref_intervals).size)))  # (items, interval bins)
     pooled = H.sum(0)
