@@ -233,8 +233,8 @@ def test_judge_piece_and_summary(latent, nets, smoke):
     bank = frags.frames_bank(seed=0)
     rows = []
     for method in ("concat", "crossfade"):
-        for k in range(2):
-            p = ch06.generate_piece(model, ae.model, method, 3.0, k, 200.0, overlap=4, steps=2, seed=k)
+        for k in range(ch06.MIN_PIECES):
+            p = ch06.generate_piece(model, ae.model, method, 3.0, k % 2, 200.0, overlap=4, steps=2, seed=k)
             y = features.to_audio(torch.from_numpy(p.mel)[None], ae.normalizer, FCFG, model.sr, n_iter=2)
             r = ch06.judge_piece(p, y, model.sr, ae.normalizer, bank, window_s=1.0)
             assert r["n_windows"] == len(r["given_ok"]) >= 2
@@ -242,9 +242,13 @@ def test_judge_piece_and_summary(latent, nets, smoke):
             assert np.isnan(r["hf_ratio"]) == (method == "concat")
             rows.append(r)
     s = ch06.stitching_summary(rows, n_boot=50)
-    assert list(s.index) == ["concat", "crossfade"] and (s["n_pieces"] == 2).all()
+    assert list(s.index) == ["concat", "crossfade"] and (s["n_pieces"] == ch06.MIN_PIECES).all()
     for key in ("seam_jump_ratio", "window_acc"):
         assert ((s[f"{key}_lo"] <= s[key] + 1e-9) & (s[key] <= s[f"{key}_hi"] + 1e-9)).all()
+    # fewer pieces than MIN_PIECES: a mean but no interval over pieces (windows still pooled)
+    few = ch06.stitching_summary([r for r in rows if r["seed"] < ch06.MIN_PIECES - 1], n_boot=50)
+    assert np.isfinite(few["seam_jump_ratio"]).all() and few["seam_jump_ratio_lo"].isna().all()
+    assert np.isfinite(few["window_acc_lo"]).all()
 
 
 def test_window_maqam_reads_real_audio(smoke):

@@ -462,7 +462,7 @@ class LatentChapterConfig:
     n_eval: int = 32
     piece_seconds: float = 60.0
     window_seconds: float = 10.0
-    n_pieces: int = 2
+    n_pieces: int = 3
     overlap_frames: int = 16
     n_resample: int = 2
     torch_threads: int = 1
@@ -521,7 +521,7 @@ class DiTChapterConfig:
     context_multiples: tuple[int, ...] = (1, 2)
     control_kinds: tuple[str, ...] = ("vibrato", "slide")
     control_span: tuple[float, float] = (0.3, 0.7)
-    n_pieces: int = 2
+    n_pieces: int = 3
     torch_threads: int = 1
 
 

@@ -553,7 +553,7 @@ def position_profiles(x, bank, n_bins: int) -> dict:
 
 
 def model_core(judged: dict, trained, sample_s: float, audio_s: float, seams=None,
-               n_boot: int = 1000, seed: int = 0) -> dict:
+               n_boot: int = 1000, seed: int = 0, min_n: int = 1) -> dict:
     """One size's core metrics (:data:`maqamgen.results.CORE_METRICS`), each with its interval.
 
     Args:
@@ -563,6 +563,8 @@ def model_core(judged: dict, trained, sample_s: float, audio_s: float, seams=Non
         seams: :func:`maqamgen.metrics.seam_jump_ratio` of long sequences this model stitched,
             or None when it generated whole patches only (then it does not apply).
         n_boot, seed: bootstrap settings for the seam ratio.
+        min_n: fewest finite seam ratios with an interval (``min_n`` of
+            :func:`maqamgen.metrics.bootstrap_ci`; under it the bounds are NaN).
 
     Returns:
         ``{key: results.interval(...), results.not_applicable(...) or number}``.
@@ -573,7 +575,8 @@ def model_core(judged: dict, trained, sample_s: float, audio_s: float, seams=Non
     core["seam_jump_ratio"] = (
         results.not_applicable("generated as whole patches, never stitched in this chapter")
         if seams is None else
-        results.interval(*metrics.bootstrap_ci(seams, n_boot=n_boot, seed=seed), n=len(seams)))
+        results.interval(*metrics.bootstrap_ci(seams, n_boot=n_boot, seed=seed, min_n=min_n),
+                         n=len(seams)))
     core["hallucination_index"] = results.interval(
         judged["hallucination_index"], judged["hallucination_index_lo"],
         judged["hallucination_index_hi"], n=judged["n_samples"])

@@ -679,6 +679,12 @@ def window_model(trained, width: int | None = None):
                               target=trained.spec.target, inpainting=trained.spec.inpainting)
 
 
+MIN_PIECES = 3
+"""Fewest long pieces whose bootstrap interval is reported (``min_n`` of
+:func:`maqamgen.metrics.bootstrap_ci`): a bootstrap over two pieces only spans their two values,
+so under this the bounds are NaN and no separation can be claimed."""
+
+
 @dataclass
 class Piece:
     """A long generation stitched from fragments and decoded.
@@ -832,8 +838,9 @@ def judge_piece(piece: Piece, y: np.ndarray, sr: int, normalizer: features.Norma
 
 def stitching_summary(judged, n_boot: int = 1000, seed: int = 0):
     """One row per stitching method from :func:`judge_piece` rows: means over pieces with bootstrap
-    intervals (seam ratio, HF ratio, loop score, hallucination index, real-time factor) and window
-    shares pooled over every window of the method's pieces with Wilson intervals.
+    intervals (seam ratio, HF ratio, loop score, hallucination index, real-time factor; NaN bounds
+    from fewer than :data:`MIN_PIECES` pieces) and window shares pooled over every window of the
+    method's pieces with Wilson intervals.
 
     Returns:
         A pandas DataFrame indexed by method: ``<key>``, ``<key>_lo``, ``<key>_hi``, ``n_pieces``,
@@ -850,7 +857,8 @@ def stitching_summary(judged, n_boot: int = 1000, seed: int = 0):
             v = g[key].to_numpy(dtype=float)
             v = v[np.isfinite(v)]
             if len(v):
-                r[key], r[f"{key}_lo"], r[f"{key}_hi"] = metrics.bootstrap_ci(v, n_boot=n_boot, seed=seed)
+                r[key], r[f"{key}_lo"], r[f"{key}_hi"] = metrics.bootstrap_ci(v, n_boot=n_boot, seed=seed,
+                                                                              min_n=MIN_PIECES)
             else:
                 r[key] = r[f"{key}_lo"] = r[f"{key}_hi"] = float("nan")
         for key, col in (("window_acc", "given_ok"), ("free_acc", "free_ok"), ("tonic_acc", "tonic_ok")):

@@ -33,10 +33,9 @@ from maqamgen.nets.embeddings import ORNAMENTS
 from maqamgen.recipes import ch06_latent_diffusion as ch06
 
 
-MIN_PIECES = 3
-"""Fewest long pieces whose bootstrap interval the chapter reports (``min_n`` of
-:func:`maqamgen.metrics.bootstrap_ci`): a bootstrap over two pieces only spans their two values,
-so under this the bounds are NaN and no separation can be claimed."""
+MIN_PIECES = ch06.MIN_PIECES
+"""Fewest long pieces whose bootstrap interval the chapter reports (Chapter 6's rule,
+:data:`maqamgen.recipes.ch06_latent_diffusion.MIN_PIECES`)."""
 
 
 def reference_overrides(dcfg) -> tuple:
@@ -160,7 +159,8 @@ def ornament_control(trained: run.Trained, ae, labels, tonic_hz, kind: str, span
 
 
 def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: dict, bank: np.ndarray,
-                guidance_scale: float = 2.0, seed: int = 0, to_eval_grid=None, pieces: bool = True) -> dict:
+                guidance_scale: float = 2.0, seed: int = 0, to_eval_grid=None, pieces: bool = True,
+                windows: bool = False) -> dict:
     """One model's row: the common metrics of its generated fragments and long pieces.
 
     Args:
@@ -174,11 +174,16 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
         guidance_scale, seed: the sampler.
         to_eval_grid: maps the autoencoder's normalised mels to the evaluator's normalisation.
         pieces: also generate ``dcfg.n_pieces`` long pieces (MultiDiffusion) for seams and hallucination.
+        windows: also read the asked maqam in every ``lcfg.window_seconds``-s window of the pieces
+            (Griffin-Lim, then :func:`maqamgen.recipes.ch06_latent_diffusion.window_maqam`, the
+            estimator with the asked tonic given), as Chapter 6 judges its stitched pieces.
 
     Returns:
         A flat dict: ``fd`` (with bounds), ``clf_acc``, ``frag_acc`` (the estimator, tonic given,
         whole fragments), ``in_scale`` (FCPE), ``seam_jump_ratio`` and ``hallucination_index`` of the
-        pieces (mean with bounds), ``params``, ``train_s``, ``gen_s_per_audio_s``.
+        pieces (mean with bounds), ``params``, ``train_s``, ``gen_s_per_audio_s``; with ``windows``,
+        ``window_acc`` (share of windows read as the asked maqam, pooled over the pieces, with its
+        Wilson bounds) and ``n_windows``.
     """
     from maqamgen.recipes import ch05_scaling as ch05
 
@@ -197,13 +202,20 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
            "in_scale": fr["in_scale"], "in_scale_lo": fr["in_scale_lo"], "in_scale_hi": fr["in_scale_hi"],
            "gen_s_per_audio_s": gen_s / (len(labels) * frag_s)}
     if pieces:
-        seams, hal = [], []
+        seams, hal, oks = [], [], []
         for k in range(dcfg.n_pieces):
             m = maqamat[k % len(maqamat)]
             p = ch06.generate_piece(trained, ae, "multidiffusion", lcfg.piece_seconds, maqamat.index(m), tonic_of[m],
                                     lcfg.overlap_frames, lcfg.sample_steps, guidance_scale, seed + k)
             seams.append(metrics.seam_jump_ratio(p.mel, p.seams) if p.seams else float("nan"))
             hal.append(metrics.hallucination_index(p.mel, bank)["index"])
+            if windows:
+                y = features.to_audio(p.mel, trained.normalizer, fcfg, sr, n_iter=lcfg.gl_iter, seed=seed + k)
+                oks += ch06.window_maqam(y, sr, m, tonic_of[m], lcfg.window_seconds, maqamat)["given_ok"]
+        if windows:
+            row["window_acc"], row["window_acc_lo"], row["window_acc_hi"] = (
+                metrics.wilson_interval(int(sum(oks)), len(oks)) if oks else (float("nan"),) * 3)
+            row["n_windows"] = len(oks)
         for key, v in (("seam_jump_ratio", seams), ("hallucination_index", hal)):
             row[key], row[f"{key}_lo"], row[f"{key}_hi"] = metrics.bootstrap_ci(v, seed=seed, min_n=MIN_PIECES)
     return row
@@ -297,3 +309,113 @@ def ornament_probe(train: dict, test: dict, n_boot: int = 1000, level: float = 0
     recall = {ORNAMENTS[int(k)]: float(np.mean(pred[y == k] == k)) for k in classes}
     return {"bal_acc": v, "bal_acc_lo": lo, "bal_acc_hi": hi, "recall": recall, "n_frames": int(len(y)),
             "n_fragments": int(len(frags)), "chance": 1.0 / len(classes)}
+
+
+def window_ceiling(corp, ae, lcfg, maqamat, profile: str | None = None) -> dict:
+    """The ceiling of the window measure: real ``lcfg.window_seconds``-s windows read by the
+    estimator (tonic given) from the original audio and after the autoencoder and Griffin-Lim.
+
+    Chapter 6 measures it (:func:`maqamgen.recipes.ch06_latent_diffusion.real_window_ceiling`) and
+    records it; when that record of ``profile`` is of the same corpus it is read back, otherwise it
+    is measured here the same way.
+
+    Returns:
+        ``{"original": row, "round_trip": row}``, each row ``acc``, ``acc_lo``, ``acc_hi`` (Wilson)
+        and ``windows``, with ``"source"``: ``"chapter 6"`` or ``"measured"``.
+    """
+    from maqamgen import results
+
+    rec = results.load(profile, "06_latent_diffusion") if profile else None
+    ceil = (rec or {}).get("metrics", {}).get("ceiling")
+    if rec and rec.get("corpus") == corp.hash and ceil and {"original", "round_trip"} <= set(ceil):
+        return {**{k: dict(ceil[k]) for k in ("original", "round_trip")}, "source": "chapter 6"}
+    c = ch06.real_window_ceiling(corp, ae, lcfg.window_seconds, lcfg.gl_iter, maqamat=maqamat)
+    out = {}
+    for kind, w in c.items():
+        ok = w["given_ok"]
+        acc = metrics.wilson_interval(int(sum(ok)), len(ok)) if ok else (float("nan"),) * 3
+        out[kind] = {"windows": len(ok), "acc": acc[0], "acc_lo": acc[1], "acc_hi": acc[2]}
+    return {**out, "source": "measured"}
+
+
+def ornament_census(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: int = 0,
+                    n_boot: int = 1000) -> dict:
+    """What ornaments a set of fragments carries, whatever was asked: each normalised mel through
+    Griffin-Lim, FCPE (:func:`maqamgen.trackers.fcpe_track`) and :func:`maqamgen.ornaments.detect`.
+
+    Returns:
+        ``voiced`` (mean share of voiced FCPE frames, with ``voiced_lo``/``voiced_hi``, bootstrap over
+        fragments), ``<kind>_s`` (mean seconds detected per fragment, each ornament kind) and ``n``.
+    """
+    mels = np.asarray(mels.detach().cpu() if isinstance(mels, torch.Tensor) else mels)
+    mels = mels.reshape(len(mels), mels.shape[-2], mels.shape[-1])
+    kinds = [k for k in ORNAMENTS if k != "none"]
+    voiced, secs = [], {k: [] for k in kinds}
+    for i, m in enumerate(mels):
+        y = features.to_audio(m, normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + i)
+        tr = trackers.fcpe_track(y, sr)
+        voiced.append(float(np.mean(np.isfinite(tr.f0_hz))) if len(tr.f0_hz) else 0.0)
+        dets = ornaments.detect(tr, y, sr)
+        for k in kinds:
+            secs[k].append(sum(d.end_s - d.start_s for d in dets if d.kind == k))
+    v, lo, hi = metrics.bootstrap_ci(voiced, n_boot=n_boot, seed=seed)
+    return {"n": len(mels), "voiced": v, "voiced_lo": lo, "voiced_hi": hi,
+            **{f"{k}_s": float(np.mean(secs[k])) if len(mels) else float("nan") for k in kinds}}
+
+
+def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato", "slide"), n: int = 24,
+                         gl_iter: int = 32, seed: int = 0, n_boot: int = 1000) -> dict:
+    """The ceiling of ornament control: real fragments "asked" for the ornaments they carry.
+
+    For ``n`` fragments of ``frags`` (a fixed random order; those with a labelled ornament of the
+    kind count for that kind), the labelled ornament spans of the corpus notes
+    (:func:`maqamgen.ornaments.note_labels`) are the asked spans, and
+    :func:`maqamgen.ornaments.control_score` scores the ornaments detected in (a) the original audio
+    of the fragment and (b) its latent (``lat``, the same fragments encoded) decoded by the
+    autoencoder and turned to audio by Griffin-Lim, the path every generated fragment takes. A
+    generator asked for exactly what a real fragment holds can score at most about (b).
+
+    Args:
+        corp: the corpus the fragments come from.
+        frags: the fragments (:class:`maqamgen.features.PatchSet` of
+            :func:`maqamgen.recipes.ch06_latent_diffusion.encode_fragments`).
+        lat: their latents, same order.
+        ae: the autoencoder (:class:`maqamgen.recipes.ch06_latent_diffusion.TrainedNet`).
+
+    Returns:
+        ``{kind: {"original": {"f1", "f1_lo", "f1_hi", "n"}, "autoencoder": {...}}}``: frame F1 per
+        fragment holding the kind, averaged, with a bootstrap interval over those fragments.
+    """
+    sr = int(corp.config["sr"])
+    fcfg = frags.config
+    hop_s = fcfg.hop_length / sr
+    dur = frags.x.shape[-1] * hop_s
+    clips = {c.id: c for c in corp.clips}
+    order = np.random.default_rng(seed).permutation(len(frags))[: int(n)]
+    rec = ch06.decode(ae.model, lat.x[torch.as_tensor(order)]) if len(order) else None
+    scores = {k: {"original": [], "autoencoder": []} for k in kinds}
+    for j, i in enumerate(order):
+        clip = clips[frags.clip_ids[i]]
+        st = float(frags.starts[i]) * hop_s
+        asked = [(d.kind, max(d.start_s - st, 0.0), min(d.end_s - st, dur))
+                 for d in ornaments.note_labels(corp.notes(clip)[0])
+                 if d.kind in kinds and d.end_s > st and d.start_s < st + dur]
+        if not asked:
+            continue
+        y, _ = corp.audio(clip)
+        audio = {"original": np.asarray(y[int(round(st * sr)):int(round((st + dur) * sr))]),
+                 "autoencoder": features.to_audio(rec[j], frags.normalizer, fcfg, sr, n_iter=gl_iter,
+                                                  seed=seed + j)}
+        for name, a in audio.items():
+            dets = ornaments.detect(trackers.fcpe_track(a, sr), a, sr)
+            sc = ornaments.control_score(dets, asked, len(a) / sr, kinds=kinds)
+            for k in kinds:
+                if any(x[0] == k for x in asked):
+                    scores[k][name].append(float(np.nan_to_num(sc[k]["f1"], nan=0.0)))
+    out = {}
+    for k in kinds:
+        out[k] = {}
+        for name, v in scores[k].items():
+            f1, lo, hi = (metrics.bootstrap_ci(v, n_boot=n_boot, seed=seed) if v else (float("nan"),) * 3)
+            out[k][name] = {"f1": f1, "f1_lo": lo, "f1_hi": hi, "n": len(v)}
+    return out
