@@ -480,6 +480,9 @@ class DiTChapterConfig:
         tokenization: ``time`` (one token per latent frame) or ``patch`` (2D patches of ``patch_size``).
         patch_size: side of a 2D patch, latent cells.
         time_pos: time-index encoding of the reference model (``sincos``, ``rope`` or ``none``).
+            ``rope`` at every profile: at ``book``, with everything else equal, rotary positions
+            gave a Frechet distance of about 3.7 against about 8.4 with sin-cos (the chapter's
+            ablation measures the pair again at its budget).
         piece_pos: the window's position in the piece (seconds from the start and in all) as a condition.
         ornaments: per-token ornament labels (vibrato, slide, trill, tremolo, none) as a condition.
         train: the reference DiT's training (at ``book``, about the latent U-Net's training time:
@@ -504,7 +507,7 @@ class DiTChapterConfig:
     preset: str = "book"
     tokenization: str = "time"
     patch_size: int = 8
-    time_pos: str = "sincos"
+    time_pos: str = "rope"
     piece_pos: bool = True
     ornaments: bool = True
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
@@ -512,7 +515,7 @@ class DiTChapterConfig:
     ablation_steps: int = 450
     ablations: tuple = (("no ornament encoding", (("ornaments", False),)),
                         ("no piece position", (("piece_pos", False),)),
-                        ("rotary time positions", (("time_pos", "rope"),)),
+                        ("sin-cos time positions", (("time_pos", "sincos"),)),
                         ("2D patches", (("tokenization", "patch"), ("freq_pos", True))))
     n_eval: int = 16
     n_control: int = 8
