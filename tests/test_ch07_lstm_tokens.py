@@ -97,6 +97,11 @@ def test_generation_metrics_carry_intervals_deterministically():
     # the point values do not depend on the bootstrap
     g0 = lg.generation_metrics(conts, ["hijaz"] * len(conts), ref, iv, n_boot=0)
     assert all(g0[k] == g[k] for k in lg.GEN_KEYS) and math.isnan(g0["interval_js_lo"])
+    # fewer than MIN_ITEMS continuations: values but no intervals, for every measure alike
+    few = conts[: lg.MIN_ITEMS - 1]
+    f = lg.generation_metrics(few, ["hijaz"] * len(few), ref, iv, n_boot=50)
+    for k in lg.GEN_KEYS:
+        assert math.isfinite(f[k]) and math.isnan(f[f"{k}_lo"]) and math.isnan(f[f"{k}_hi"]), k
     # nothing generated: NaN everywhere, no error
     e = lg.generation_metrics([[], []], ["hijaz", "hijaz"], ref, iv, n_boot=50)
     assert e["n"] == 0 and e["notes_per_s"] == 0  # no notes in no time, as before the intervals

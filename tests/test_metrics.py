@@ -152,6 +152,16 @@ def test_set_interval_floor_none_keeps_negative_bounds():
     assert lo0 == 0.0
 
 
+def test_set_interval_min_n_keeps_the_value_without_bounds():
+    from maqamgen import metrics
+
+    vals = np.array([0.2, 0.4])
+    v, lo, hi = metrics.set_interval(lambda i: float(np.mean(vals[i])), 2, 200, min_n=3)
+    assert v == pytest.approx(0.3) and np.isnan(lo) and np.isnan(hi)
+    v3, lo3, hi3 = metrics.set_interval(lambda i: float(np.mean(np.r_[vals, 0.9][i])), 3, 200, min_n=3)
+    assert np.isfinite(lo3) and lo3 <= v3 <= hi3
+
+
 def test_validation_plateau_tells_falling_from_flat():
     from maqamgen import metrics
 

@@ -779,7 +779,7 @@ def _bootstrap(stat, n: int, n_boot: int, seed: int) -> np.ndarray:
 
 
 def set_interval(stat, n: int, n_boot: int = 1000, level: float = 0.95,
-                 seed: int = 0, floor: float | None = 0.0) -> tuple[float, float, float]:
+                 seed: int = 0, floor: float | None = 0.0, min_n: int = 1) -> tuple[float, float, float]:
     """A statistic of a whole set of ``n`` items, with a bootstrap interval over the items.
 
     ``stat(index)`` computes the statistic (a Frechet distance, a divergence of mean PCDs) on the
@@ -798,6 +798,7 @@ def set_interval(stat, n: int, n_boot: int = 1000, level: float = 0.95,
         seed: resampling seed (same seed, same interval).
         floor: the least value of a bound (0 for a distance; None for a statistic that can be
             negative, such as :func:`kernel_distance`).
+        min_n: fewest items to resample; under it the bounds are NaN (as :func:`bootstrap_ci`).
 
     Returns:
         ``(value, lo, hi)``; NaNs when ``n == 0``.
@@ -808,6 +809,8 @@ def set_interval(stat, n: int, n_boot: int = 1000, level: float = 0.95,
     if n <= 0:
         return float("nan"), float("nan"), float("nan")
     value = float(stat(np.arange(n)))
+    if n < min_n:
+        return value, float("nan"), float("nan")
     boots = _bootstrap(stat, n, n_boot, seed)
     a = (1.0 - level) / 2.0
     shift = float(np.median(boots)) - value

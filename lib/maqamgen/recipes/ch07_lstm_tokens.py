@@ -742,11 +742,11 @@ def generation_metrics(continuations: list[list[Note]], maqamat: list[str], ref_
     pooled = H.sum(0)
     has_iv = np.flatnonzero(H.sum(1) > 0)  # items holding at least one interval
     iv_set = metrics.set_interval(lambda i: _js(H[has_iv[i]].sum(0), ref_intervals), len(has_iv),
-                                  n_boot, level, seed) if n_boot and len(has_iv) >= MIN_ITEMS else nan3
+                                  n_boot, level, seed, min_n=MIN_ITEMS) if n_boot else nan3
     put("interval_js", iv_set, _js(pooled, ref_intervals))
     c, t = np.asarray(counts, dtype=float), np.asarray(secs, dtype=float)
     rate_set = metrics.set_interval(lambda i: c[i].sum() / max(t[i].sum(), 1e-9), len(c), n_boot, level,
-                                    seed) if n_boot and len(c) >= MIN_ITEMS else nan3
+                                    seed, min_n=MIN_ITEMS) if n_boot else nan3
     put("notes_per_s", rate_set, float(c.sum() / max(t.sum(), 1e-9)))
     out["n"] = len(counts)
     return out
