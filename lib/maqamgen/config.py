@@ -433,7 +433,9 @@ class LatentChapterConfig:
         n_eval: generated fragments judged on the common results schema.
         piece_seconds: length of each stitched piece, s (the report's minutes; 60 at ``book``).
         window_seconds: window of the maqam-consistency measure, s.
-        n_pieces: pieces per stitching method (one maqam each, round the list).
+        n_pieces: pieces per stitching method (one maqam each, round the list). Under
+            :data:`maqamgen.recipes.ch06_latent_diffusion.MIN_PIECES` the per-piece measures get
+            no interval (2 at ``book``: 3 would cost about 80 s of the book's 60 minutes).
         overlap_frames: latent frames shared by consecutive windows when stitching.
         n_resample: RePaint resampling of the outpainting method (1: none).
         torch_threads: torch threads while the chapter runs (0: torch's default).
@@ -471,7 +473,7 @@ class LatentChapterConfig:
     n_eval: int = 32
     piece_seconds: float = 60.0
     window_seconds: float = 10.0
-    n_pieces: int = 3
+    n_pieces: int = 2
     overlap_frames: int = 16
     n_resample: int = 2
     torch_threads: int = 1
@@ -520,7 +522,7 @@ class DiTChapterConfig:
     piece_pos: bool = True
     ornaments: bool = True
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
-        steps=8000, batch_size=16, lr=1e-3, warmup_steps=100))
+        steps=7600, batch_size=16, lr=1e-3, warmup_steps=100))
     ablation_steps: int = 450
     ablations: tuple = (("no ornament encoding", (("ornaments", False),)),
                         ("no piece position", (("piece_pos", False),)),
