@@ -13,8 +13,13 @@ ornament control.
   space: a linear probe of the per-frame ornament class from a DiT's token features (the model
   not told the ornaments), against the same probe on the noisy latent frames themselves.
 * :func:`judge_model` -- one model's row of the chapter's tables: Frechet distance and accuracies
-  on Chapter 4's grid, fragment-level maqam and intonation, seams and hallucination of long
-  pieces, ornament control.
+  on Chapter 4's grid, fragment-level maqam and intonation, seams, hallucination and the maqam
+  read in windows of long pieces.
+* :func:`window_ceiling` -- that window measure on real audio through the same decoder (Chapter
+  6's record, or measured).
+* :func:`real_control_ceiling`, :func:`ornament_census` -- why control falls short: the F1 of real
+  fragments asked for their own ornaments after the decoder, and how much of each ornament (and
+  how much voiced audio) a set of fragments carries whatever was asked.
 
 Written for Chapter 8 (book/part3/08_dit.md).
 """
