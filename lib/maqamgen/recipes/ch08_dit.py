@@ -19,7 +19,8 @@ ornament control.
   6's record, or measured).
 * :func:`real_control_ceiling`, :func:`ornament_census` -- why control falls short: the F1 of real
   fragments asked for their own ornaments after the decoder, and how much of each ornament (and
-  how much voiced audio) a set of fragments carries whatever was asked.
+  how much voiced audio) a set of fragments carries whatever was asked; both read the decoded
+  fragments through :func:`decoded_detections`.
 
 Written for Chapter 8 (book/part3/08_dit.md).
 """
@@ -103,6 +104,19 @@ def asked_ornaments(kind: str, span: tuple[float, float], n_frames: int) -> torc
     return out
 
 
+def decoded_detections(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: int = 0):
+    """For each normalised mel (fragment ``i``): its audio by Griffin-Lim (seed ``seed + i``), the
+    FCPE track of that audio and the ornaments :func:`maqamgen.ornaments.detect` finds in it.
+
+    Yields:
+        ``(audio, track, detections)`` per fragment, in order.
+    """
+    for i, m in enumerate(mels):
+        y = features.to_audio(m, normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + i)
+        tr = trackers.fcpe_track(y, sr)
+        yield y, tr, ornaments.detect(tr, y, sr)
+
+
 @torch.no_grad()
 def sample_with(trained: run.Trained, ae, labels, tonic_hz, extra: dict | None = None, steps: int = 10,
                 guidance_scale: float = 2.0, seed: int = 0) -> tuple[torch.Tensor, float]:
@@ -148,9 +162,7 @@ def ornament_control(trained: run.Trained, ae, labels, tonic_hz, kind: str, span
     dur = mel.shape[-1] * fcfg.hop_length / sr
     asked = [(kind, span[0] * dur, span[1] * dur)]
     f1, prec, rec, det = [], [], [], []
-    for i, m in enumerate(mel):
-        y = features.to_audio(m, normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + i)
-        dets = ornaments.detect(trackers.fcpe_track(y, sr), y, sr)
+    for y, _, dets in decoded_detections(mel, normalizer, fcfg, sr, gl_iter, seed):
         sc = ornaments.control_score(dets, asked, len(y) / sr, kinds=(kind,))[kind]
         f1.append(float(np.nan_to_num(sc["f1"], nan=0.0)))
         prec.append(sc["precision"])
@@ -356,11 +368,8 @@ def ornament_census(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: in
     mels = mels.reshape(len(mels), mels.shape[-2], mels.shape[-1])
     kinds = [k for k in ORNAMENTS if k != "none"]
     voiced, secs = [], {k: [] for k in kinds}
-    for i, m in enumerate(mels):
-        y = features.to_audio(m, normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + i)
-        tr = trackers.fcpe_track(y, sr)
+    for _, tr, dets in decoded_detections(mels, normalizer, fcfg, sr, gl_iter, seed):
         voiced.append(float(np.mean(np.isfinite(tr.f0_hz))) if len(tr.f0_hz) else 0.0)
-        dets = ornaments.detect(tr, y, sr)
         for k in kinds:
             secs[k].append(sum(d.end_s - d.start_s for d in dets if d.kind == k))
     v, lo, hi = metrics.bootstrap_ci(voiced, n_boot=n_boot, seed=seed)
