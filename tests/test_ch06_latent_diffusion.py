@@ -152,11 +152,23 @@ LCFG = LatentChapterConfig(features=FCFG, fragment_frames=32, fragment_stride=16
 
 def test_tonic_vector():
     v = ch06.tonic_vector([ch06.TONIC_REF_HZ, 2 * ch06.TONIC_REF_HZ, ch06.TONIC_REF_HZ / 2 ** (1 / 12)])
-    assert v.shape == (3, 2) and v.dtype == np.float32
+    assert v.shape == (3, ch06.TONIC_DIM) and v.dtype == np.float32
     np.testing.assert_allclose(v[:, 0], [0.0, 1.0, -1 / 12], atol=1e-6)
     np.testing.assert_array_equal(v[:, 1], 1.0)  # "given": the null condition (zeros) is none of them
+    # Fourier features: an octave apart, the same features (k cycles per octave); a semitone
+    # apart, the k = 12 pair has turned a full cycle and the k = 1 pair by 30 degrees
+    np.testing.assert_allclose(v[0, 2:], v[1, 2:], atol=1e-5)
+    k1 = ch06.TONIC_HARMONICS.index(1)
+    ang = np.arctan2(v[2, 2 + 2 * k1], v[2, 3 + 2 * k1])
+    assert ang == pytest.approx(-2 * np.pi / 12, abs=1e-5)
+    k12 = ch06.TONIC_HARMONICS.index(12)
+    np.testing.assert_allclose(v[2, 2 + 2 * k12:4 + 2 * k12], v[0, 2 + 2 * k12:4 + 2 * k12], atol=1e-5)
+    old = ch06.tonic_vector([ch06.TONIC_REF_HZ * 2], dim=2)  # models trained before the features
+    np.testing.assert_allclose(old, [[1.0, 1.0]])
     with pytest.raises(ConfigError, match="positive"):
         ch06.tonic_vector([0.0])
+    with pytest.raises(ConfigError, match="entries"):
+        ch06.tonic_vector([200.0], dim=5)
 
 
 @pytest.fixture(scope="module")
@@ -172,11 +184,11 @@ def test_encode_fragments(latent, smoke):
     ae, lat, frags, _, _ = latent
     f = ae.model.config.factors[1]
     assert lat.x.shape == (len(frags), ae.model.config.latent_channels, FCFG.n_mels, LCFG.fragment_frames // f)
-    assert lat.vec.shape == (len(lat), 2) and torch.equal(lat.labels, frags.labels)
+    assert lat.vec.shape == (len(lat), ch06.TONIC_DIM) and torch.equal(lat.labels, frags.labels)
     tonic = {c.id: c.tonic_hz for c in smoke.split("train")}
     np.testing.assert_allclose(lat.tonic_hz, [tonic[c] for c in lat.clip_ids])
     x, lab, vec = lat.dataset()[0]
-    assert x.shape == lat.x.shape[1:] and vec.shape == (2,)
+    assert x.shape == lat.x.shape[1:] and vec.shape == (ch06.TONIC_DIM,)
     # decode(encode(x)) has the fragment's shape and range
     back = ch06.decode(ae.model, lat.x[:2])
     assert back.shape == frags.x[:2].shape and float(back.abs().max()) <= 1.0
@@ -184,7 +196,7 @@ def test_encode_fragments(latent, smoke):
 
 def test_latent_unet_trains_with_masks_and_reloads(latent):
     _, lat, _, spec, model = latent
-    assert spec.inpainting and spec.cond_dim == 2 and model.shape == tuple(lat.x.shape[1:])
+    assert spec.inpainting and spec.cond_dim == ch06.TONIC_DIM and model.shape == tuple(lat.x.shape[1:])
     assert model.model.config.inpainting and np.all(np.isfinite(model.losses["loss"]))
     again = runner.load_denoiser(model.out_dir)
     assert again.shape == model.shape and again.spec.to_dict() == spec.to_dict()
@@ -257,3 +269,26 @@ def test_window_maqam_reads_real_audio(smoke):
     w = ch06.window_maqam(y, sr, clip.maqam, clip.tonic_hz, window_s=2.0)
     assert len(w["given_ok"]) == int(len(y) / sr // 2.0) or len(w["given_ok"]) == int(len(y) / sr // 2.0) - 1
     assert sum(w["given_ok"]) >= 1  # real audio with the tonic given: mostly right
+
+
+def test_ceiling_rows_wilson_and_nan_without_windows():
+    rows = ch06.ceiling_rows({"original": {"given_ok": [True, True, True, False]},
+                              "round_trip": {"given_ok": []}})
+    o = rows["original"]
+    assert o["windows"] == 4 and o["acc"] == pytest.approx(0.75)
+    assert 0.25 < o["acc_lo"] < 0.75 < o["acc_hi"] < 1.0
+    r = rows["round_trip"]
+    assert r["windows"] == 0 and all(np.isnan(r[k]) for k in ("acc", "acc_lo", "acc_hi"))
+
+
+def test_training_tonics_and_pair_counts():
+    from types import SimpleNamespace
+
+    lat = SimpleNamespace(maqamat=("rast", "hijaz"), labels=torch.tensor([0, 0, 0, 1, 1, 1, 1]),
+                          tonic_hz=np.array([130.81, 130.81, 146.83, 146.83, 146.83, 110.0, 110.0]))
+    # rast: 130.81 twice; hijaz: a tie of two each goes to the lower tonic
+    assert ch06.training_tonics(lat) == {"rast": 130.81, "hijaz": 110.0}
+    counts = ch06.pair_counts(lat, {"rast": 146.8, "hijaz": 123.47})
+    assert counts == {"rast": 1, "hijaz": 0}  # 146.8 is within 5 cents of 146.83
+    with pytest.raises(ConfigError, match="unknown maqam"):
+        ch06.pair_counts(lat, {"saba": 140.0})

@@ -211,3 +211,25 @@ def test_killed_train_latent_resumes_to_the_uninterrupted_weights(system, tmp_pa
         assert a["step"] == b["step"]
         for k, v in b["model"].items():
             assert torch.equal(a["model"][k], v), (sub, k)
+
+
+def test_generate_latent_runs_a_system_trained_with_the_older_tonic_vector(tmp_path, monkeypatch, capsys):
+    """Systems trained before the tonic's Fourier features (``cond_dim=2``) still generate."""
+    from maqamgen import cli
+    from maqamgen.diffusion import run
+    from maqamgen.recipes import ch06_latent_diffusion as ch06
+
+    orig = ch06.tonic_vector
+    n = torch.get_num_threads()
+    monkeypatch.setattr(ch06, "TONIC_DIM", 2)
+    monkeypatch.setattr(ch06, "tonic_vector", lambda hz, dim=2: orig(hz, dim))
+    assert cli.main(["train", "latent", "--profile", "smoke", "-o", str(tmp_path / "old")]) == 0
+    monkeypatch.undo()
+    torch.set_num_threads(n)
+    assert run.load_denoiser(tmp_path / "old" / "latent_unet").spec.cond_dim == 2
+    out = tmp_path / "old.wav"
+    rc = cli.main(["generate", "latent", "--checkpoint", str(tmp_path / "old"), "--maqam", "bayati",
+                   "--tonic", "D3", "--seconds", "2", "-o", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    y, sr = sf.read(out)
+    assert sr == SR and len(y) == 2 * SR and np.isfinite(y).all()

@@ -13,8 +13,9 @@ ornament control.
   space: a linear probe of the per-frame ornament class from a DiT's token features (the model
   not told the ornaments), against the same probe on the noisy latent frames themselves.
 * :func:`judge_model` -- one model's row of the chapter's tables: Frechet distance and accuracies
-  on Chapter 4's grid, fragment-level maqam and intonation, seams, hallucination and the maqam
-  read in windows of long pieces.
+  on Chapter 4's grid, fragment-level maqam and intonation (:func:`judged_fragments`, also used
+  to ask the models at other tonics), seams, hallucination and the maqam read in windows of long
+  pieces.
 * :func:`window_ceiling` -- that window measure on real audio through the same decoder (Chapter
   6's record, or measured).
 * :func:`real_control_ceiling`, :func:`ornament_census` -- why control falls short: the F1 of real
@@ -72,7 +73,7 @@ def dit_spec(dcfg, lcfg, latent_shape, changes=(), steps: int | None = None, see
     if train.warmup_steps >= train.steps:
         train = train.replace(warmup_steps=max(0, train.steps // 10))
     return run.DenoiserSpec(net="dit", preset=dcfg.preset, schedule=lcfg.schedule, T=lcfg.T, target=lcfg.target,
-                            loss=lcfg.loss, p_uncond=lcfg.p_uncond, cond_dim=2,
+                            loss=lcfg.loss, p_uncond=lcfg.p_uncond, cond_dim=ch06.TONIC_DIM,
                             masks=(lcfg.p_generate, lcfg.p_prefix, lcfg.p_suffix),
                             overrides=tuple(sorted(base.items())), train=train)
 
@@ -126,7 +127,8 @@ def sample_with(trained: run.Trained, ae, labels, tonic_hz, extra: dict | None =
 
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     cond = {"label": labels,
-            "vec": torch.from_numpy(ch06.tonic_vector(np.broadcast_to(tonic_hz, labels.shape)))}
+            "vec": torch.from_numpy(ch06.tonic_vector(np.broadcast_to(tonic_hz, labels.shape),
+                                                     trained.spec.cond_dim))}
     cond.update(extra or {})
     g = torch.Generator().manual_seed(int(seed))
     t0 = time.perf_counter()
@@ -175,6 +177,26 @@ def ornament_control(trained: run.Trained, ae, labels, tonic_hz, kind: str, span
             "detected_s": float(np.mean(det)), "f1_each": f1}
 
 
+def judged_fragments(trained: run.Trained, ae, tonic_of: dict, dcfg, lcfg, guidance_scale: float = 2.0,
+                     seed: int = 0) -> tuple:
+    """``dcfg.n_eval`` fragments, the maqamat in turn, each asked at ``tonic_of[maqam]``, generated
+    (sampler seed ``seed + 1``) and judged whole through Griffin-Lim
+    (:func:`maqamgen.recipes.ch06_latent_diffusion.judge_fragments`: the estimator with the asked
+    tonic given, and FCPE intonation).
+
+    Returns:
+        ``(mel, labels, seconds, judged)``: the decoded mels, their labels, the sampling wall time
+        and the judge's dict (``acc`` with Wilson bounds, ``in_scale`` with bootstrap bounds, ...).
+    """
+    maqamat = trained.maqamat
+    labels = np.arange(dcfg.n_eval) % len(maqamat)
+    tonics = [tonic_of[maqamat[k]] for k in labels]
+    mel, gen_s = sample_with(trained, ae, labels, tonics, None, lcfg.sample_steps, guidance_scale, seed + 1)
+    fr = ch06.judge_fragments(mel, labels, tonics, trained.normalizer, lcfg.features, trained.sr, maqamat,
+                              lcfg.gl_iter, lcfg.tol_cents, seed)
+    return mel, labels, gen_s, fr
+
+
 def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: dict, bank: np.ndarray,
                 guidance_scale: float = 2.0, seed: int = 0, to_eval_grid=None, pieces: bool = True,
                 windows: bool = False) -> dict:
@@ -205,12 +227,8 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
     from maqamgen.recipes import ch05_scaling as ch05
 
     maqamat, sr, fcfg = trained.maqamat, trained.sr, lcfg.features
-    labels = np.arange(dcfg.n_eval) % len(maqamat)
-    tonics = [tonic_of[maqamat[k]] for k in labels]
-    mel, gen_s = sample_with(trained, ae, labels, tonics, None, lcfg.sample_steps, guidance_scale, seed + 1)
+    mel, labels, gen_s, fr = judged_fragments(trained, ae, tonic_of, dcfg, lcfg, guidance_scale, seed)
     jd = ch05.judge(ev, to_eval_grid(mel) if to_eval_grid else mel, labels, pitch=False)
-    fr = ch06.judge_fragments(mel, labels, tonics, trained.normalizer, fcfg, sr, maqamat, lcfg.gl_iter,
-                              lcfg.tol_cents, seed)
     frag_s = mel.shape[-1] * fcfg.hop_length / sr
     row = {"model": name, "params": int(trained.n_params), "train_s": float(trained.seconds),
            "fd": jd["fd"], "fd_lo": jd["fd_lo"], "fd_hi": jd["fd_hi"],
@@ -347,12 +365,7 @@ def window_ceiling(corp, ae, lcfg, maqamat, profile: str | None = None) -> dict:
     if rec and rec.get("corpus") == corp.hash and ceil and {"original", "round_trip"} <= set(ceil):
         return {**{k: dict(ceil[k]) for k in ("original", "round_trip")}, "source": "chapter 6"}
     c = ch06.real_window_ceiling(corp, ae, lcfg.window_seconds, lcfg.gl_iter, maqamat=maqamat)
-    out = {}
-    for kind, w in c.items():
-        ok = w["given_ok"]
-        acc = metrics.wilson_interval(int(sum(ok)), len(ok)) if ok else (float("nan"),) * 3
-        out[kind] = {"windows": len(ok), "acc": acc[0], "acc_lo": acc[1], "acc_hi": acc[2]}
-    return {**out, "source": "measured"}
+    return {**ch06.ceiling_rows(c), "source": "measured"}
 
 
 def ornament_census(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: int = 0,

@@ -292,7 +292,8 @@ def load_system(out_dir: str | Path) -> DiTSystem:
         raise ConfigError(f"lacks {AE_DIR}/{trainer.CHECKPOINT}", out)
     trainer.load_checkpoint(out / AE_DIR, ae)
     dit = run.load_denoiser(out / DIT_DIR)
-    if dit.spec.net != "dit" or tuple(dit.maqamat) != maqamat or not dit.spec.inpainting or dit.spec.cond_dim != 2:
+    if (dit.spec.net != "dit" or tuple(dit.maqamat) != maqamat or not dit.spec.inpainting
+            or dit.spec.cond_dim not in (2, ch06.TONIC_DIM)):
         raise ConfigError(f"{DIT_DIR} is not the DiT of this system", out)
     return DiTSystem(ae.eval(), dit, lcfg, lcfg.features, normalizer, sr, maqamat, prof, decoder, out, threads)
 
@@ -405,7 +406,8 @@ def generate(system: DiTSystem, maqam: str, tonic_hz: float | None = None, secon
     hop, sr, f, W = system.fcfg.hop_length, system.sr, system.time_factor, system.window
     n_latent = int(np.ceil(np.ceil((seconds + hop / sr) * sr / hop) / f))
     labels = piece_ornaments(asked, n_latent + W, system.latent_hop_s)
-    st = stitch.generate_stitched(ch06.window_model(system.dit), n_latent, method, cond=s6.condition(label, tonic),
+    cond = s6.condition(label, tonic, system.dit.spec.cond_dim)
+    st = stitch.generate_stitched(ch06.window_model(system.dit), n_latent, method, cond=cond,
                                   overlap=None if method == "concat" else int(system.lcfg.overlap_frames),
                                   steps=n_steps, guidance_scale=guidance_scale, seed=seed,
                                   n_resample=system.lcfg.n_resample,
