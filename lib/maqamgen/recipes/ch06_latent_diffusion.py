@@ -511,6 +511,10 @@ TONIC_HARMONICS = (1, 2, 3, 4, 6, 12)
 TONIC_DIM = 2 + 2 * len(TONIC_HARMONICS)
 """Size of the tonic condition vector (``cond_dim`` of the latent U-Net and the DiT)."""
 
+TONIC_DIMS = (2, TONIC_DIM)
+"""Sizes of tonic vector a model may take: 2 (the bare ``[c, 1]`` of models trained before the
+Fourier features) or :data:`TONIC_DIM`."""
+
 
 def tonic_vector(tonic_hz, dim: int = TONIC_DIM) -> np.ndarray:
     """The tonic condition of the latent models: ``(N, dim)`` rows ``[c, 1, sin(2 pi k c),
@@ -536,12 +540,11 @@ def tonic_vector(tonic_hz, dim: int = TONIC_DIM) -> np.ndarray:
     hz = np.atleast_1d(np.asarray(tonic_hz, dtype=np.float64)).reshape(-1)
     if not np.all(np.isfinite(hz) & (hz > 0)):
         raise ConfigError(f"tonics must be positive frequencies in Hz, got {hz.tolist()}")
-    full = 2 + 2 * len(TONIC_HARMONICS)
-    if int(dim) not in (2, full):
-        raise ConfigError(f"a tonic condition has {full} entries (or 2 for older models), not {dim}")
+    if int(dim) not in TONIC_DIMS:
+        raise ConfigError(f"a tonic condition has {TONIC_DIMS[1]} entries (or 2 for older models), not {dim}")
     c = np.log2(hz / TONIC_REF_HZ)
     cols = [c, np.ones_like(c)]
-    if int(dim) == full:
+    if int(dim) != 2:
         for k in TONIC_HARMONICS:
             cols += [np.sin(2 * np.pi * k * c), np.cos(2 * np.pi * k * c)]
     return np.stack(cols, axis=1).astype(np.float32)

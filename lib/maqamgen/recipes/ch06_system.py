@@ -277,7 +277,7 @@ def load_system(out_dir: str | Path) -> LatentSystem:
         raise ConfigError(f"lacks {AE_DIR}/{trainer.CHECKPOINT}", out)
     trainer.load_checkpoint(out / AE_DIR, ae)
     unet = run.load_denoiser(out / UNET_DIR)
-    if tuple(unet.maqamat) != maqamat or not unet.spec.inpainting or unet.spec.cond_dim not in (2, ch06.TONIC_DIM):
+    if tuple(unet.maqamat) != maqamat or not unet.spec.inpainting or unet.spec.cond_dim not in ch06.TONIC_DIMS:
         raise ConfigError(f"{UNET_DIR} is not the latent U-Net of this system", out)
     return LatentSystem(ae.eval(), unet, lcfg, lcfg.features, normalizer, sr, maqamat, prof, decoder, out)
 

@@ -293,7 +293,7 @@ def load_system(out_dir: str | Path) -> DiTSystem:
     trainer.load_checkpoint(out / AE_DIR, ae)
     dit = run.load_denoiser(out / DIT_DIR)
     if (dit.spec.net != "dit" or tuple(dit.maqamat) != maqamat or not dit.spec.inpainting
-            or dit.spec.cond_dim not in (2, ch06.TONIC_DIM)):
+            or dit.spec.cond_dim not in ch06.TONIC_DIMS):
         raise ConfigError(f"{DIT_DIR} is not the DiT of this system", out)
     return DiTSystem(ae.eval(), dit, lcfg, lcfg.features, normalizer, sr, maqamat, prof, decoder, out, threads)
 
