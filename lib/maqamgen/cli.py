@@ -343,7 +343,7 @@ def _cmd_generate_latent(args: argparse.Namespace) -> int:
     if args.continue_from is None and args.maqam is None:
         raise ConfigError("--maqam is required (or --continue a recording, whose maqam is estimated)")
     system = ch06_system.load_system(args.checkpoint)
-    runtime.set_threads(system.lcfg.torch_threads)  # as trained and benchmarked (book: one thread)
+    runtime.set_threads(system.lcfg.torch_threads)  # as trained (config.BOOK_THREADS at book)
     t0 = time.perf_counter()
     if args.continue_from is None:
         y = ch06_system.generate(system, args.maqam, tonic, args.seconds, method=args.method, seed=args.seed,
@@ -390,7 +390,7 @@ def _cmd_generate_dit(args: argparse.Namespace) -> int:
     if args.ornaments is not None:  # a bad spec -> one line before the model is loaded
         ornaments.parse_ornament_spec(args.ornaments, ch06_system.check_seconds(args.seconds))
     system = ch08_system.load_system(args.checkpoint)
-    runtime.set_threads(system.torch_threads)  # as trained (smoke and book: one thread)
+    runtime.set_threads(system.torch_threads)  # as trained (config.BOOK_THREADS at book)
     t0 = time.perf_counter()
     y = ch08_system.generate(system, args.maqam, tonic, args.seconds, ornaments_spec=args.ornaments,
                              method=args.method, seed=args.seed, guidance_scale=args.guidance, steps=args.steps)

@@ -21,6 +21,18 @@ from dataclasses import dataclass, field
 
 from maqamgen.errors import ConfigError
 
+BOOK_THREADS = 2
+"""Torch (and BLAS) threads of the ``book`` profile's torch chapters (4 to 8): both cores of the
+2-core machine the book is built on, which has the book to itself. Measured on it
+(``benchmarks/bench_threads.py``, 2026-12-06), two threads against one: training steps of
+Chapter 4's U-Net 1.77x, Chapter 6's latent U-Net 1.83x and Chapter 8's DiT 1.53x as fast;
+Griffin-Lim 2.0x, FCPE 2.2x. One thread wins only when other jobs share the cores (the
+``smoke`` profile keeps one: CI's checks give the same numbers on any machine). A fixed count,
+not torch's default, so that a ``book`` run computes the same floats on any machine."""
+
+SMOKE_THREADS = 1
+"""Torch threads of the ``smoke`` profile (see :data:`BOOK_THREADS`)."""
+
 
 @dataclass(frozen=True)
 class AudioConfig:
@@ -307,8 +319,7 @@ class DDPMChapterConfig:
         window_eval_per_maqam: sequences of ``judge_window_s`` per maqam that each model
             generates (stitched patches) for the window judge.
         torch_threads: torch threads while the chapter runs (:func:`maqamgen.runtime.set_threads`;
-            0: torch's default); one thread is several times faster than two on a shared 2-core
-            machine.
+            0: torch's default; :data:`BOOK_THREADS` at ``book``).
     """
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -336,7 +347,7 @@ class DDPMChapterConfig:
     long_seconds: float = 6.0
     judge_window_s: float = 6.0
     window_eval_per_maqam: int = 2
-    torch_threads: int = 1
+    torch_threads: int = BOOK_THREADS
 
     @staticmethod
     def training(steps: int = 120, batch_size: int = 8, lr: float = 2e-3, warmup_steps: int = 12,
@@ -376,7 +387,7 @@ class ScalingChapterConfig:
         n_probe: held-out patches of the probes.
         n_bins: position bins of the profiles.
         n_long: long sequences per method in the long-sample comparison.
-        torch_threads: torch threads while the chapter runs (0: torch's default).
+        torch_threads: torch threads while the chapter runs (0: torch's default; :data:`BOOK_THREADS`).
     """
 
     sizes: tuple[tuple[int, int], ...] = ((64, 64), (64, 128), (64, 256), (64, 512))
@@ -392,7 +403,7 @@ class ScalingChapterConfig:
     n_probe: int = 16
     n_bins: int = 9
     n_long: int = 4
-    torch_threads: int = 1
+    torch_threads: int = BOOK_THREADS
 
 
 @dataclass(frozen=True)
@@ -422,7 +433,8 @@ class LatentChapterConfig:
             50 (the latents: 1.0), and audio that FCPE calls voiced in 0.48 of its frames (real
             fragments through the same decoder: 0.94); v gave 0.78 to 0.86 at 10 to 50 steps.
             The DiT's Frechet distance fell from about 3.7 to 1.9.
-        train: the latent U-Net's training.
+        train: the latent U-Net's training (at ``book``, 1000 steps: about 340 s on two threads,
+            which Chapter 8's DiT matches in wall time; 600 before the book took both cores).
         p_generate, p_prefix, p_suffix: inpainting-mask training: share of items with no known
             frames, with a known prefix, with a known suffix (the rest: a known interior span).
         sample_steps: DDIM steps of every latent sample.
@@ -435,10 +447,10 @@ class LatentChapterConfig:
         window_seconds: window of the maqam-consistency measure, s.
         n_pieces: pieces per stitching method (one maqam each, round the list). Under
             :data:`maqamgen.recipes.ch06_latent_diffusion.MIN_PIECES` the per-piece measures get
-            no interval (2 at ``book``: 3 would cost about 80 s of the book's 60 minutes).
+            no interval (3 at ``book``, the fewest that gets one).
         overlap_frames: latent frames shared by consecutive windows when stitching.
         n_resample: RePaint resampling of the outpainting method (1: none).
-        torch_threads: torch threads while the chapter runs (0: torch's default).
+        torch_threads: torch threads while the chapter runs (0: torch's default; :data:`BOOK_THREADS`).
     """
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -461,7 +473,7 @@ class LatentChapterConfig:
     loss: str = "mse"
     p_uncond: float = 0.1
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
-        steps=600, batch_size=16, lr=2e-3, warmup_steps=40))
+        steps=1000, batch_size=16, lr=2e-3, warmup_steps=40))
     p_generate: float = 0.25
     p_prefix: float = 0.5
     p_suffix: float = 0.1
@@ -473,10 +485,10 @@ class LatentChapterConfig:
     n_eval: int = 32
     piece_seconds: float = 60.0
     window_seconds: float = 10.0
-    n_pieces: int = 2
+    n_pieces: int = 3
     overlap_frames: int = 16
     n_resample: int = 2
-    torch_threads: int = 1
+    torch_threads: int = BOOK_THREADS
 
 
 @dataclass(frozen=True)
@@ -497,8 +509,9 @@ class DiTChapterConfig:
         piece_pos: the window's position in the piece (seconds from the start and in all) as a condition.
         ornaments: per-token ornament labels (vibrato, slide, trill, tremolo, none) as a condition.
         train: the reference DiT's training (at ``book``, about the latent U-Net's training time:
-            the ``book`` preset has about the U-Net's parameters and about a tenth of its step
-            time, so it takes about ten times the U-Net's steps).
+            the ``book`` preset has about the U-Net's parameters and, on two threads, about a
+            ninth of its step time (37 against 343 ms, 2026-12-06), so it takes about nine times
+            the U-Net's steps).
         ablation_steps: optimizer steps of every ablation run (the reference is retrained at this
             budget too, so the ablation compares like with like).
         ablations: ``(name, ((field, value), ...))``: each changes the reference's network config.
@@ -512,7 +525,7 @@ class DiTChapterConfig:
         control_kinds: ornaments asked for in the control study.
         control_span: ``(start, end)`` of the asked span as fractions of the fragment.
         n_pieces: long pieces per model (judged for seams and middle-part hallucination).
-        torch_threads: torch threads while the chapter runs (0: torch's default).
+        torch_threads: torch threads while the chapter runs (0: torch's default; :data:`BOOK_THREADS`).
     """
 
     preset: str = "book"
@@ -522,7 +535,7 @@ class DiTChapterConfig:
     piece_pos: bool = True
     ornaments: bool = True
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
-        steps=7600, batch_size=16, lr=1e-3, warmup_steps=100))
+        steps=9200, batch_size=16, lr=1e-3, warmup_steps=100))
     ablation_steps: int = 450
     ablations: tuple = (("no ornament encoding", (("ornaments", False),)),
                         ("no piece position", (("piece_pos", False),)),
@@ -536,7 +549,7 @@ class DiTChapterConfig:
     control_kinds: tuple[str, ...] = ("vibrato", "slide")
     control_span: tuple[float, float] = (0.3, 0.7)
     n_pieces: int = 3
-    torch_threads: int = 1
+    torch_threads: int = BOOK_THREADS
 
 
 @dataclass(frozen=True)
@@ -568,7 +581,7 @@ class LSTMChapterConfig:
         drift_window_s: window of the drift metrics, s.
         n_drift_sliding: long generations also made the report's way (sliding 64-token window).
         temperature: sampling temperature.
-        torch_threads: torch intra-op threads while training (0: torch's default).
+        torch_threads: torch intra-op threads while training (0: torch's default; :data:`BOOK_THREADS`).
     """
 
     rate_hz: float = 8.0
@@ -593,7 +606,7 @@ class LSTMChapterConfig:
     drift_window_s: float = 15.0
     n_drift_sliding: int = 2
     temperature: float = 1.0
-    torch_threads: int = 1
+    torch_threads: int = BOOK_THREADS
 
     @staticmethod
     def training(steps: int = 300, batch_size: int = 16, lr: float = 1e-2, optimizer: str = "adam",
@@ -685,10 +698,10 @@ PROFILES: dict[str, Profile] = {
                                judge_window_s=4.0, window_eval_per_maqam=1,
                                eval_steps=3, sampler_grid=(("ddim", 3), ("ddpm", 10)),
                                n_sampler_eval=4, classifier_steps=10, gl_iter=4,
-                               long_seconds=2.0),
+                               long_seconds=2.0, torch_threads=SMOKE_THREADS),
         scaling=ScalingChapterConfig(sizes=((64, 32), (64, 64), (64, 128)), steps=6,
                                      n_eval_frames=256, eval_steps=3, probe_ts=(200,), n_loss_t=2,
-                                     n_probe=4, n_bins=6, n_long=1),
+                                     n_probe=4, n_bins=6, n_long=1, torch_threads=SMOKE_THREADS),
         latent=LatentChapterConfig(
             ae_train=TrainConfig(steps=6, batch_size=4, lr=1e-3, ckpt_every=6, device="cpu", progress=False),
             latent_items=32,
@@ -697,14 +710,17 @@ PROFILES: dict[str, Profile] = {
             fragment_frames=64, fragment_stride=32,
             train=DDPMChapterConfig.training(steps=8, batch_size=4, warmup_steps=0),
             sample_steps=3, n_roundtrip=3, gl_iter=4, n_boot=100, n_eval=4, piece_seconds=8.0,
-            window_seconds=4.0, n_pieces=2, overlap_frames=4, n_resample=1),
+            window_seconds=4.0, n_pieces=2, overlap_frames=4, n_resample=1,
+            torch_threads=SMOKE_THREADS),
         dit=DiTChapterConfig(train=DDPMChapterConfig.training(steps=8, batch_size=4, warmup_steps=0),
                              ablation_steps=4, ablations=(("no ornament encoding", (("ornaments", False),)),),
-                             n_eval=4, n_control=2, n_pieces=1, n_probe=8),
+                             n_eval=4, n_control=2, n_pieces=1, n_probe=8,
+                             torch_threads=SMOKE_THREADS),
         lstm=LSTMChapterConfig(train=LSTMChapterConfig.training(steps=30), windows=(16, 64),
                                seeds=(0, 1), val_every=10, n_bach=12,
                                bach_val=3, prompt_seconds=2.0, gen_seconds=5.0, n_judge=2,
-                               drift_seconds=30.0, drift_window_s=5.0, n_drift_sliding=1),
+                               drift_seconds=30.0, drift_window_s=5.0, n_drift_sliding=1,
+                               torch_threads=SMOKE_THREADS),
     ),
     "book": Profile(
         name="book",

@@ -233,7 +233,9 @@ def set_threads(n: int | None) -> None:
 
     ``None`` or 0 leaves them as they are. On a small CPU shared with other jobs, one thread is
     several times faster than two contending ones for the book's small models, Griffin-Lim and
-    SVDs (measured in ``benchmarks/bench_lstm.py`` and Chapter 3).
+    SVDs (measured in ``benchmarks/bench_lstm.py`` and Chapter 3); on a 2-core machine to itself
+    two are 1.5 to 2.2 times as fast (``benchmarks/bench_threads.py``), which is why the ``book``
+    profile takes :data:`maqamgen.config.BOOK_THREADS`.
     """
     if not n:
         return
