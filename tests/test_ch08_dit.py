@@ -62,6 +62,13 @@ def test_spec_and_condition_keys():
     patch = ch08.dit_spec(DCFG, LCFG, (2, 32, 8), changes=(("tokenization", "patch"),))
     assert dict(patch.overrides)["patch_size"] == DCFG.patch_size
     assert spec.to_dict() != ab.to_dict()  # an ablation is another cache entry
+    # the reference reads ornaments in its blocks too; without the ornament input, nothing to read
+    assert o["ornament_adaln"] and not dict(ab.overrides)["ornament_adaln"]
+    tokens_only = ch08.dit_spec(DCFG, LCFG, (2, 32, 8), changes=(("ornament_adaln", False),))
+    assert dict(tokens_only.overrides)["ornaments"] and not dict(tokens_only.overrides)["ornament_adaln"]
+    assert dict(ch08.dit_spec(dataclasses.replace(DCFG, ornament_adaln=False), LCFG, (2, 32, 8)).overrides)[
+        "ornament_adaln"] is False
+    ab.build(3, 2)  # a valid network
 
 
 def test_train_dit_and_reload(setup):

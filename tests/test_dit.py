@@ -168,10 +168,36 @@ def test_ornament_dropout_replaces_whole_samples_in_training_only():
 def test_patch_tokens_average_the_ornaments_of_their_columns():
     m = wake(tiny(tokenization="patch", ornaments=True))
     orn = torch.tensor([[1, 3] * (W // 2)])
-    e = m.ornament_tokens(orn, 1, H, W)  # (1, (H/2)(W/2), d)
+    e = m.ornament_tokens(m.ornament_ids(orn, 1, W), H)  # (1, (H/2)(W/2), d)
     table = m.ornament_embedder.weight
     torch.testing.assert_close(e[0, 0], (table[1] + table[3]) / 2)
     assert e.shape == (1, (H // 2) * (W // 2), m.config.d_model)
+
+
+@pytest.mark.parametrize("tokenization", ["time", "patch"])
+def test_ornament_adaln_starts_as_the_plain_dit_and_then_reads_each_tokens_ornament(tokenization):
+    plain = wake(tiny(tokenization=tokenization, ornaments=True))
+    m = tiny(tokenization=tokenization, ornaments=True, ornament_adaln=True).eval()
+    missing, unexpected = m.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and all(k.endswith("token_modulation.weight") for k in missing)
+    assert len(missing) == len(m.blocks)
+    x, t = batch()
+    orn = torch.zeros(2, W, dtype=torch.long)
+    orn[:, W // 2:] = E.ORNAMENTS.index("vibrato")
+    with torch.no_grad():
+        torch.testing.assert_close(m(x, t, {"ornaments": orn}), plain.eval()(x, t, {"ornaments": orn}))
+        for b in m.blocks:  # as training would: vibrato tokens get their own modulation
+            b.token_modulation.weight[E.ORNAMENTS.index("vibrato")].normal_(
+                0, 0.5, generator=torch.Generator().manual_seed(4))
+        changed = m(x, t, {"ornaments": orn})
+        same = m(x, t, {"ornaments": torch.zeros_like(orn)})
+    assert not torch.allclose(changed, plain(x, t, {"ornaments": orn}), atol=1e-4)
+    torch.testing.assert_close(same, plain(x, t, {"ornaments": torch.zeros_like(orn)}))
+
+
+def test_ornament_adaln_needs_the_ornament_input():
+    with pytest.raises(ConfigError, match="ornament_adaln needs ornaments"):
+        dit.DiTConfig(ornament_adaln=True)
 
 
 def test_piece_position_changes_output_and_zero_total_is_no_position():

@@ -269,7 +269,8 @@ def dit_diagram(ax, config):
     """The Diffusion Transformer of ``config`` (a :class:`maqamgen.nets.dit.DiTConfig`) drawn as
     boxes and arrows: the token path (latent grid -> tokens -> positions and ornaments -> blocks
     -> final layer -> grid) and the conditioning path (step, maqam, tonic, place in the piece ->
-    ``c`` -> every block's adaLN-Zero modulation). The labels are read from ``config``, so the
+    ``c`` -> every block's adaLN-Zero modulation, plus per-token ornament offsets with
+    ``ornament_adaln``). The labels are read from ``config``, so the
     drawing is of the model that is trained.
 
     Used in: book/part3/08_dit.md
@@ -292,7 +293,8 @@ def dit_diagram(ax, config):
             (f"linear embed -> {tok}", "#dbe9f6"),
             (pos + ("\n+ ornament embedding\n(per token)" if cfg.ornaments else ""), "#fde9d9"),
             (f"{cfg.depth} x DiT block (width {cfg.d_model},\n{cfg.n_heads} heads): adaLN-Zero,\n"
-             "attention, MLP, gates", "#d9f0d3"),
+             + ("per-token ornament offsets,\n" if cfg.ornament_adaln else "")
+             + "attention, MLP, gates", "#d9f0d3"),
             ("final layer (adaLN,\nzero-initialised) -> grid", "#dbe9f6"),
             ("prediction ($\\epsilon$, $x_0$ or $v$)", "0.92")]
     cond = ["diffusion step $t$\n(sinusoid, MLP)", "maqam label\n(embedding; null for CFG)"]

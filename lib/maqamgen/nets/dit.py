@@ -21,7 +21,11 @@ the same conditions as :class:`maqamgen.nets.unet.UNet`. The structure mirrors t
 4. **Ornaments** (switch): a per-frame label (:data:`maqamgen.nets.embeddings.ORNAMENTS`) embedded
    and added to each token (a patch: the mean over its ``p`` columns), with a learned
    "unknown" index; during training the whole ornament input of a sample is replaced by
-   "unknown" with probability ``ornament_dropout``, so the model also runs without them.
+   "unknown" with probability ``ornament_dropout``, so the model also runs without them. With
+   ``ornament_adaln`` each block also reads the ornament of each token through its adaLN: a
+   zero-initialised table per block gives every ornament class six modulation offsets
+   (``shift``, ``scale``, ``gate`` of attention and MLP), added to the sample's, so the block's
+   modulation is per token (as adaLN-Zero is per sample) and starts as the plain DiT's.
 5. **Unpatchify** back to ``(B, C, H, W)``.
 
 Conditions: ``None``; ``(B,)`` int64 labels (``-1``: the null class); ``(B, cond_dim)`` float
@@ -94,6 +98,7 @@ class DiTConfig:
         piece_pos: condition on the window's place in the piece (``start_s``, ``total_s``).
         ornaments: add per-frame ornament embeddings (``ornaments`` key).
         ornament_dropout: probability, in training, that a sample's ornaments are all "unknown".
+        ornament_adaln: also modulate each token's adaLN by its ornament (needs ``ornaments``).
         rope_base: the base of the RoPE frequencies.
         max_period_s: the longest period of the seconds embedding, s.
     """
@@ -116,6 +121,7 @@ class DiTConfig:
     piece_pos: bool = False
     ornaments: bool = False
     ornament_dropout: float = 0.1
+    ornament_adaln: bool = False
     rope_base: float = 10000.0
     max_period_s: float = 1000.0
 
@@ -140,6 +146,8 @@ class DiTConfig:
                                   f"{self.patch_size}")
         if self.freq_pos and self.tokenization != "patch":
             raise ConfigError("freq_pos needs tokenization='patch' (a time token holds every band)")
+        if self.ornament_adaln and not self.ornaments:
+            raise ConfigError("ornament_adaln needs ornaments=True")
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.ornament_dropout <= 1.0:
             raise ConfigError(f"dropout must be in [0, 1) and ornament_dropout in [0, 1]; got "
                               f"{self.dropout}, {self.ornament_dropout}")
@@ -199,8 +207,11 @@ def dit_config(preset: str = "book", **overrides) -> DiTConfig:
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
-    """adaLN: ``x (1 + scale) + shift`` with ``(B, d)`` modulations broadcast over the ``N`` tokens."""
-    return x * (1 + scale[:, None]) + shift[:, None]
+    """adaLN: ``x (1 + scale) + shift`` with ``(B, d)`` modulations broadcast over the ``N`` tokens,
+    or ``(B, N, d)`` ones (per token)."""
+    if shift.ndim == 2:
+        shift, scale = shift[:, None], scale[:, None]
+    return x * (1 + scale) + shift
 
 
 class Attention(nn.Module):
@@ -225,7 +236,7 @@ class Attention(nn.Module):
 class DiTBlock(nn.Module):
     """A transformer block with adaLN-Zero conditioning: ``(B, N, d)``, ``c`` ``(B, d)`` -> ``(B, N, d)``."""
 
-    def __init__(self, d: int, heads: int, mlp_ratio: float, dropout: float):
+    def __init__(self, d: int, heads: int, mlp_ratio: float, dropout: float, n_token_classes: int = 0):
         super().__init__()
         hidden = int(d * mlp_ratio)
         self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
@@ -234,11 +245,22 @@ class DiTBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, d),
                                  nn.Dropout(dropout))
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
+        # per-token modulation offsets of each token class (ornaments), zero at the start
+        self.token_modulation = nn.Embedding(n_token_classes, 6 * d) if n_token_classes else None
 
-    def forward(self, x: Tensor, c: Tensor, rope: Tensor | None = None) -> Tensor:
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c).chunk(6, dim=1)
-        x = x + gate1[:, None] * self.attn(modulate(self.norm1(x), shift1, scale1), rope)
-        return x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))
+    def forward(self, x: Tensor, c: Tensor, rope: Tensor | None = None, token_class: Tensor | None = None,
+                pool=None) -> Tensor:
+        """``x`` ``(B, N, d)``, ``c`` ``(B, d)``; with ``token_class`` (the ornament ids ``(B, W)``)
+        and ``pool`` (ids' embeddings ``(B, W, e)`` -> per token ``(B, N, e)``) the modulations are
+        per token."""
+        mods = self.adaLN_modulation(c)
+        if token_class is not None and self.token_modulation is not None:
+            mods = mods[:, None] + pool(self.token_modulation(token_class))
+        shift1, scale1, gate1, shift2, scale2, gate2 = mods.chunk(6, dim=-1)
+        if gate1.ndim == 2:
+            gate1, gate2 = gate1[:, None], gate2[:, None]
+        x = x + gate1 * self.attn(modulate(self.norm1(x), shift1, scale1), rope)
+        return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
 
 class FinalLayer(nn.Module):
@@ -286,7 +308,8 @@ class DiT(nn.Module):
         else:
             self.piece_embedder, self.piece_null = None, None
         self.ornament_embedder = nn.Embedding(N_ORNAMENTS + 1, d) if cfg.ornaments else None
-        self.blocks = nn.ModuleList(DiTBlock(d, cfg.n_heads, cfg.mlp_ratio, cfg.dropout)
+        n_tok = N_ORNAMENTS + 1 if cfg.ornament_adaln else 0
+        self.blocks = nn.ModuleList(DiTBlock(d, cfg.n_heads, cfg.mlp_ratio, cfg.dropout, n_tok)
                                     for _ in range(cfg.depth))
         self.final_layer = FinalLayer(d, out)
         self.initialize_weights()
@@ -310,6 +333,8 @@ class DiT(nn.Module):
         for block in self.blocks:
             nn.init.zeros_(block.adaLN_modulation[-1].weight)
             nn.init.zeros_(block.adaLN_modulation[-1].bias)
+            if block.token_modulation is not None:
+                nn.init.zeros_(block.token_modulation.weight)
         for m in (self.final_layer.adaLN_modulation[-1], self.final_layer.linear):
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
@@ -478,15 +503,20 @@ class DiT(nn.Module):
         rope = rope_frequencies(cfg.head_dim, cols, cfg.rope_base) if cfg.time_pos == "rope" else None
         return add, rope
 
-    def ornament_tokens(self, ornaments: Tensor | None, B: int, H: int, W: int) -> Tensor:
-        """The ornament embedding of each token ``(B, N, d_model)``: a time token's frame, or the mean
-        over a patch's ``p`` columns (repeated for every band)."""
-        e = self.ornament_embedder(self.ornament_ids(ornaments, B, W))  # (B, W, d)
+    def per_token(self, e: Tensor, H: int) -> Tensor:
+        """Per-frame values ``(B, W, e)`` as per-token ones ``(B, N, e)``: a time token's frame, or
+        the mean over a patch's ``p`` columns (repeated for every band)."""
         if self.config.tokenization == "time":
             return e
+        B, W, k = e.shape
         p = self.config.patch_size
-        e = e.reshape(B, W // p, p, -1).mean(2)  # (B, W/p, d)
-        return e[:, None].expand(B, H // p, W // p, e.shape[-1]).reshape(B, -1, e.shape[-1])
+        e = e.reshape(B, W // p, p, k).mean(2)  # (B, W/p, k)
+        return e[:, None].expand(B, H // p, W // p, k).reshape(B, -1, k)
+
+    def ornament_tokens(self, ids: Tensor, H: int) -> Tensor:
+        """The ornament embedding of each token ``(B, N, d_model)`` from the frames' ornament ids
+        ``(B, W)`` (:meth:`ornament_ids`), through :meth:`per_token`."""
+        return self.per_token(self.ornament_embedder(ids), H)
 
     def forward(self, x: Tensor, t: Tensor, cond=None) -> Tensor:
         """Denoise.
@@ -521,10 +551,12 @@ class DiT(nn.Module):
         add, rope = self.positions(H, W)
         if add is not None:
             h = h + add.to(h.dtype)[None]
+        ids = None
         if self.ornament_embedder is not None:
-            h = h + self.ornament_tokens(d.get("ornaments"), B, H, W)
+            ids = self.ornament_ids(d.get("ornaments"), B, W)
+            h = h + self.ornament_tokens(ids, H)
         for block in self.blocks:
-            h = block(h, c, rope)
+            h = block(h, c, rope, ids, lambda e: self.per_token(e, H))
         return h, c
 
     def features(self, x: Tensor, t: Tensor, cond=None) -> Tensor:

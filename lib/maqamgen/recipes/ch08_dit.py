@@ -48,7 +48,7 @@ MIN_PIECES = ch06.MIN_PIECES
 def reference_overrides(dcfg) -> tuple:
     """The reference DiT's network settings from the chapter config (tokenization, encodings)."""
     out = [("tokenization", dcfg.tokenization), ("time_pos", dcfg.time_pos), ("piece_pos", bool(dcfg.piece_pos)),
-           ("ornaments", bool(dcfg.ornaments))]
+           ("ornaments", bool(dcfg.ornaments)), ("ornament_adaln", bool(dcfg.ornaments and dcfg.ornament_adaln))]
     if dcfg.tokenization == "patch":
         out.append(("patch_size", int(dcfg.patch_size)))
     return tuple(out)
@@ -66,6 +66,8 @@ def dit_spec(dcfg, lcfg, latent_shape, changes=(), steps: int | None = None, see
     """
     base = dict(reference_overrides(dcfg))
     base.update(dict(changes))
+    if not base.get("ornaments"):  # no ornament input: nothing for the blocks to read either
+        base["ornament_adaln"] = False
     if base.get("tokenization") == "patch" and "patch_size" not in base:
         base["patch_size"] = int(dcfg.patch_size)
     base["input_size"] = (int(latent_shape[1]), int(latent_shape[2]))
