@@ -550,8 +550,8 @@ class DiTChapterConfig:
                         ("no piece position", (("piece_pos", False),)),
                         ("sin-cos time positions", (("time_pos", "sincos"),)),
                         ("2D patches", (("tokenization", "patch"), ("freq_pos", True))))
-    n_eval: int = 16
-    n_control: int = 8
+    n_eval: int = 32
+    n_control: int = 16
     n_probe: int = 160
     probe_t: tuple[float, ...] = (0.1, 0.5)
     context_multiples: tuple[int, ...] = (1, 2)
