@@ -522,6 +522,8 @@ class DiTChapterConfig:
         ablation_steps: optimizer steps of every ablation run (the reference is retrained at this
             budget too, so the ablation compares like with like).
         ablations: ``(name, ((field, value), ...))``: each changes the reference's network config.
+        ablation_eval: generated fragments judged per ablation run (fewer than ``n_eval``: at
+            ``book`` the judging of six runs on 32 fragments each took 241 s of the chapter).
         n_eval: generated fragments judged per model.
         n_control: fragments per ornament-control measurement.
         n_probe: fragments (each split) whose frames the linear ornament probe is fitted on and
@@ -545,6 +547,7 @@ class DiTChapterConfig:
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
         steps=9200, batch_size=16, lr=1e-3, warmup_steps=100))
     ablation_steps: int = 450
+    ablation_eval: int = 16
     ablations: tuple = (("no ornament encoding", (("ornaments", False),)),
                         ("ornaments added to tokens only", (("ornament_adaln", False),)),
                         ("no piece position", (("piece_pos", False),)),
