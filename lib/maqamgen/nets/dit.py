@@ -248,17 +248,13 @@ class DiTBlock(nn.Module):
         # per-token modulation offsets of each token class (ornaments), zero at the start
         self.token_modulation = nn.Embedding(n_token_classes, 6 * d) if n_token_classes else None
 
-    def forward(self, x: Tensor, c: Tensor, rope: Tensor | None = None, token_class: Tensor | None = None,
-                pool=None) -> Tensor:
-        """``x`` ``(B, N, d)``, ``c`` ``(B, d)``; with ``token_class`` (the ornament ids ``(B, W)``)
-        and ``pool`` (ids' embeddings ``(B, W, e)`` -> per token ``(B, N, e)``) the modulations are
-        per token."""
-        mods = self.adaLN_modulation(c)
-        if token_class is not None and self.token_modulation is not None:
-            mods = mods[:, None] + pool(self.token_modulation(token_class))
+    def forward(self, x: Tensor, c: Tensor, rope: Tensor | None = None, offsets: Tensor | None = None) -> Tensor:
+        """``x`` ``(B, N, d)``, ``c`` ``(B, d)``; ``offsets`` ``(B, N, 6 d)`` (rows of
+        ``token_modulation`` per token) are added to the sample's six modulations."""
+        mods = self.adaLN_modulation(c)[:, None]
+        if offsets is not None:
+            mods = mods + offsets
         shift1, scale1, gate1, shift2, scale2, gate2 = mods.chunk(6, dim=-1)
-        if gate1.ndim == 2:
-            gate1, gate2 = gate1[:, None], gate2[:, None]
         x = x + gate1 * self.attn(modulate(self.norm1(x), shift1, scale1), rope)
         return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
@@ -556,7 +552,8 @@ class DiT(nn.Module):
             ids = self.ornament_ids(d.get("ornaments"), B, W)
             h = h + self.ornament_tokens(ids, H)
         for block in self.blocks:
-            h = block(h, c, rope, ids, lambda e: self.per_token(e, H))
+            offsets = None if block.token_modulation is None else self.per_token(block.token_modulation(ids), H)
+            h = block(h, c, rope, offsets)
         return h, c
 
     def features(self, x: Tensor, t: Tensor, cond=None) -> Tensor:
