@@ -101,6 +101,21 @@ def test_ornament_control_is_seeded(setup):
         ch08.ornament_control(ab, ae.model, [0], [200.0], **kw)
 
 
+def test_sample_latents_are_what_is_judged(setup):
+    smoke, ae, lat, frags, spec, dit = setup
+    maqamat = dit.maqamat
+    tonic_of = {m: 200.0 + 10 * i for i, m in enumerate(maqamat)}
+    labels, tonics = ch08.judged_labels(maqamat, tonic_of, len(maqamat) + 1)
+    assert labels.tolist() == list(range(len(maqamat))) + [0]
+    assert tonics == [tonic_of[maqamat[k]] for k in labels]
+    z = ch08.sample_latents(dit, labels, tonics, steps=2, seed=3)
+    assert z.shape == (len(labels), *dit.shape)
+    assert torch.equal(z, ch08.sample_latents(dit, labels, tonics, steps=2, seed=3))
+    assert not torch.equal(z, ch08.sample_latents(dit, labels, tonics, steps=2, seed=4))
+    mel, secs = ch08.sample_with(dit, ae.model, labels, tonics, steps=2, seed=3)
+    assert secs > 0 and torch.allclose(mel, ch06.decode(ae.model, z))
+
+
 def test_judge_model_row(setup):
     smoke, ae, lat, frags, spec, dit = setup
     from maqamgen import evaluation, features

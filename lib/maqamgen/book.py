@@ -16,6 +16,7 @@ One place for the machinery every chapter shares:
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import os
@@ -186,15 +187,29 @@ def _source_modules(text: str, lib: Path) -> set[str]:
     return found
 
 
+@functools.lru_cache(maxsize=512)
+def _import_statements(text: str) -> tuple:
+    """The ``maqamgen`` imports of a source text, anywhere in it: ``(None, name)`` per
+    ``import name`` and ``(module, "a, b")`` per ``from module import a, b`` (cached by the text:
+    parsing is the cost of :func:`library_digest`, which reads each module once per chapter)."""
+    out = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            out += [(None, a.name) for a in node.names if a.name.startswith("maqamgen")]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("maqamgen"):
+            out.append((node.module, ", ".join(a.name for a in node.names)))
+    return tuple(out)
+
+
 def _python_imports(path: Path, lib: Path) -> set[str]:
     """Library modules imported anywhere in a module (top level or inside functions)."""
-    tree = ast.parse(path.read_text())
     out = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out |= {n for a in node.names if (n := _resolve_module(a.name, lib)) and a.name.startswith("maqamgen")}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("maqamgen"):
-            out |= _imported_names(node.module, ", ".join(a.name for a in node.names), lib)
+    for module, names in _import_statements(path.read_text()):
+        if module is None:
+            if n := _resolve_module(names, lib):
+                out.add(n)
+        else:
+            out |= _imported_names(module, names, lib)
     return out
 
 

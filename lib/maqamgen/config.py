@@ -515,10 +515,11 @@ class DiTChapterConfig:
             asked against 0.08 [0.02, 0.16] not told, where the tokens alone gave 0.11 [0.04,
             0.18] against 0.09 [0.04, 0.15]; vibrato 0.06 against 0.04 (the DiT makes almost
             none, asked or not). About 10% more step time.
-        train: the reference DiT's training (at ``book``, about the latent U-Net's training time:
-            the ``book`` preset has about the U-Net's parameters and, on two threads, about a
-            ninth of its step time (37 against 343 ms, 2026-12-06), so it takes about nine times
-            the U-Net's steps).
+        train: the reference DiT's training, matched in wall time with the latent U-Net's (the
+            comparison is at matched compute): at ``book`` the preset has about the U-Net's
+            parameters and, on two threads with ``ornament_adaln``, about an eighth of its step
+            time (42 against 332 ms, 2026-12-06: 9200 steps took 389 s against the U-Net's 332 s
+            for 1000), so it takes 7800 steps.
         ablation_steps: optimizer steps of every ablation run (the reference is retrained at this
             budget too, so the ablation compares like with like).
         ablations: ``(name, ((field, value), ...))``: each changes the reference's network config.
@@ -533,7 +534,9 @@ class DiTChapterConfig:
             the trained width; 2 = attention, or convolution, over twice the context).
         control_kinds: ornaments asked for in the control study.
         control_span: ``(start, end)`` of the asked span as fractions of the fragment.
-        n_pieces: long pieces per model (judged for seams and middle-part hallucination).
+        n_pieces: long pieces per model (judged for seams and middle-part hallucination, and in
+            10-s windows for the asked maqam), the maqamat in turn: 6 at ``book`` (was 3, which
+            read only three maqamat's windows: 18 windows, an interval of about +-0.15).
         torch_threads: torch threads while the chapter runs (0: torch's default; :data:`BOOK_THREADS`).
     """
 
@@ -545,7 +548,7 @@ class DiTChapterConfig:
     ornaments: bool = True
     ornament_adaln: bool = True
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
-        steps=9200, batch_size=16, lr=1e-3, warmup_steps=100))
+        steps=7800, batch_size=16, lr=1e-3, warmup_steps=100))
     ablation_steps: int = 450
     ablation_eval: int = 16
     ablations: tuple = (("no ornament encoding", (("ornaments", False),)),
@@ -560,7 +563,7 @@ class DiTChapterConfig:
     context_multiples: tuple[int, ...] = (1, 2)
     control_kinds: tuple[str, ...] = ("vibrato", "slide")
     control_span: tuple[float, float] = (0.3, 0.7)
-    n_pieces: int = 3
+    n_pieces: int = 6
     torch_threads: int = BOOK_THREADS
 
 

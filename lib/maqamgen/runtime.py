@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -79,7 +80,14 @@ def digest(obj, n: int = 12) -> str:
 
 def code_digest(path: str | Path) -> str:
     """Hash of a module's code, blind to comments, docstrings and formatting (its AST)."""
-    tree = ast.parse(Path(path).read_text())
+    return _code_digest_of(Path(path).read_text())
+
+
+@functools.lru_cache(maxsize=512)
+def _code_digest_of(text: str) -> str:
+    """:func:`code_digest` of a source text (cached by the text: ``maqamgen book`` digests each
+    module once per chapter that imports it)."""
+    tree = ast.parse(text)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))

@@ -121,10 +121,11 @@ def decoded_detections(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed:
 
 
 @torch.no_grad()
-def sample_with(trained: run.Trained, ae, labels, tonic_hz, extra: dict | None = None, steps: int = 10,
-                guidance_scale: float = 2.0, seed: int = 0) -> tuple[torch.Tensor, float]:
-    """Generate fragments of the given maqam labels and tonics with extra condition entries
-    (e.g. ``{"ornaments": (N, w) int64}``) and decode them: ``(mel (N, 1, F, T), seconds)``."""
+def sample_latents(trained: run.Trained, labels, tonic_hz, extra: dict | None = None, steps: int = 10,
+                   guidance_scale: float = 2.0, seed: int = 0) -> torch.Tensor:
+    """DDIM latents ``(N, *trained.shape)`` of the given maqam labels and tonics, with extra condition
+    entries (e.g. ``{"ornaments": (N, w) int64}``), from a generator seeded ``seed``: the same
+    arguments give the same latents."""
     from maqamgen import diffusion
 
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
@@ -133,9 +134,17 @@ def sample_with(trained: run.Trained, ae, labels, tonic_hz, extra: dict | None =
                                                      trained.spec.cond_dim))}
     cond.update(extra or {})
     g = torch.Generator().manual_seed(int(seed))
+    return diffusion.ddim_sample(trained.model, (len(labels), *trained.shape), trained.schedule, steps=steps,
+                                 target=trained.spec.target, cond=cond, guidance_scale=guidance_scale,
+                                 generator=g)
+
+
+@torch.no_grad()
+def sample_with(trained: run.Trained, ae, labels, tonic_hz, extra: dict | None = None, steps: int = 10,
+                guidance_scale: float = 2.0, seed: int = 0) -> tuple[torch.Tensor, float]:
+    """:func:`sample_latents`, decoded: ``(mel (N, 1, F, T), seconds)`` (sampling and decoding)."""
     t0 = time.perf_counter()
-    z = diffusion.ddim_sample(trained.model, (len(labels), *trained.shape), trained.schedule, steps=steps,
-                              target=trained.spec.target, cond=cond, guidance_scale=guidance_scale, generator=g)
+    z = sample_latents(trained, labels, tonic_hz, extra, steps, guidance_scale, seed)
     mel = ch06.decode(ae, z)
     return mel, time.perf_counter() - t0
 
@@ -179,10 +188,18 @@ def ornament_control(trained: run.Trained, ae, labels, tonic_hz, kind: str, span
             "detected_s": float(np.mean(det)), "f1_each": f1}
 
 
+def judged_labels(maqamat, tonic_of: dict, n: int) -> tuple[np.ndarray, list]:
+    """The conditions :func:`judged_fragments` asks: ``n`` labels, the maqamat in turn, and each
+    one's tonic ``tonic_of[maqam]``."""
+    labels = np.arange(int(n)) % len(maqamat)
+    return labels, [tonic_of[maqamat[k]] for k in labels]
+
+
 def judged_fragments(trained: run.Trained, ae, tonic_of: dict, dcfg, lcfg, guidance_scale: float = 2.0,
                      seed: int = 0) -> tuple:
     """``dcfg.n_eval`` fragments, the maqamat in turn, each asked at ``tonic_of[maqam]``, generated
-    (sampler seed ``seed + 1``) and judged whole through Griffin-Lim
+    (:func:`sample_latents`, seed ``seed + 1``: :func:`judged_labels` and that seed give back
+    the same latents) and judged whole through Griffin-Lim
     (:func:`maqamgen.recipes.ch06_latent_diffusion.judge_fragments`: the estimator with the asked
     tonic given, and FCPE intonation).
 
@@ -191,8 +208,7 @@ def judged_fragments(trained: run.Trained, ae, tonic_of: dict, dcfg, lcfg, guida
         and the judge's dict (``acc`` with Wilson bounds, ``in_scale`` with bootstrap bounds, ...).
     """
     maqamat = trained.maqamat
-    labels = np.arange(dcfg.n_eval) % len(maqamat)
-    tonics = [tonic_of[maqamat[k]] for k in labels]
+    labels, tonics = judged_labels(maqamat, tonic_of, dcfg.n_eval)
     mel, gen_s = sample_with(trained, ae, labels, tonics, None, lcfg.sample_steps, guidance_scale, seed + 1)
     fr = ch06.judge_fragments(mel, labels, tonics, trained.normalizer, lcfg.features, trained.sr, maqamat,
                               lcfg.gl_iter, lcfg.tol_cents, seed)
