@@ -517,9 +517,9 @@ class DiTChapterConfig:
             none, asked or not). About 10% more step time.
         train: the reference DiT's training, matched in wall time with the latent U-Net's (the
             comparison is at matched compute): at ``book`` the preset has about the U-Net's
-            parameters and, on two threads with ``ornament_adaln``, about an eighth of its step
-            time (42 against 332 ms, 2026-12-06: 9200 steps took 389 s against the U-Net's 332 s
-            for 1000), so it takes 7800 steps.
+            parameters and, on two threads with ``ornament_adaln``, about a ninth of its step
+            time (37 against 332 ms: in a ``book`` run of Chapter 8 on 2026-12-06, 7800 steps took
+            285 s against the U-Net's 332 s for 1000), so it takes 9000 steps.
         ablation_steps: optimizer steps of every ablation run (the reference is retrained at this
             budget too, so the ablation compares like with like).
         ablations: ``(name, ((field, value), ...))``: each changes the reference's network config.
@@ -548,7 +548,7 @@ class DiTChapterConfig:
     ornaments: bool = True
     ornament_adaln: bool = True
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
-        steps=7800, batch_size=16, lr=1e-3, warmup_steps=100))
+        steps=9000, batch_size=16, lr=1e-3, warmup_steps=100))
     ablation_steps: int = 450
     ablation_eval: int = 16
     ablations: tuple = (("no ornament encoding", (("ornaments", False),)),
