@@ -116,6 +116,20 @@ def test_sample_latents_are_what_is_judged(setup):
     assert secs > 0 and torch.allclose(mel, ch06.decode(ae.model, z))
 
 
+def test_time_blurred_removes_the_fastest_changes_only():
+    z = torch.randn(2, 2, 3, 10, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(ch08.time_blurred(z, (1.0,)), z)
+    flat = torch.full((1, 1, 2, 6), 3.0)
+    assert torch.allclose(ch08.time_blurred(flat), flat)  # a constant (edges too) is kept
+    alt = torch.tensor([1.0, -1.0] * 4).view(1, 1, 1, 8)
+    out = ch08.time_blurred(alt)
+    assert out.shape == alt.shape and torch.allclose(out[..., 1:-1], torch.zeros(6))  # [1,2,1]/4 nulls Nyquist
+    ramp = torch.arange(8.0).view(1, 1, 1, 8)
+    assert torch.allclose(ch08.time_blurred(ramp)[..., 1:-1], ramp[..., 1:-1])  # a line is kept
+    with pytest.raises(ConfigError, match="odd"):
+        ch08.time_blurred(z, (0.5, 0.5))
+
+
 def test_judge_model_row(setup):
     smoke, ae, lat, frags, spec, dit = setup
     from maqamgen import evaluation, features

@@ -386,6 +386,18 @@ def window_ceiling(corp, ae, lcfg, maqamat, profile: str | None = None) -> dict:
     return {**ch06.ceiling_rows(c), "source": "measured"}
 
 
+def time_blurred(z: torch.Tensor, kernel=(0.25, 0.5, 0.25)) -> torch.Tensor:
+    """Latents ``(N, C, H, W)`` convolved along time (the last axis) with ``kernel`` (odd length,
+    edges replicated): the same fragments without their fastest frame-to-frame changes. Chapter 8
+    decodes blurred real latents to ask whether an ornament lives in that detail."""
+    k = torch.as_tensor(kernel, dtype=z.dtype)
+    if k.ndim != 1 or len(k) % 2 == 0:
+        raise ConfigError(f"a time kernel has an odd number of taps, got {tuple(kernel)}")
+    N, C, H, W = z.shape
+    x = torch.nn.functional.pad(z.reshape(N * C, H, W), (len(k) // 2,) * 2, mode="replicate")
+    return torch.nn.functional.conv1d(x.reshape(-1, 1, x.shape[-1]), k.view(1, 1, -1)).reshape(N, C, H, W)
+
+
 def ornament_census(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: int = 0,
                     n_boot: int = 1000) -> dict:
     """What ornaments a set of fragments carries, whatever was asked: each normalised mel through
