@@ -41,6 +41,7 @@ MODELS = {
     "dit book (patch 8)": ("dit", "book", {"tokenization": "patch", "patch_size": 8, "freq_pos": True}),
     "dit book (patch 4)": ("dit", "book", {"tokenization": "patch", "patch_size": 4, "freq_pos": True}),
     "dit book (time, rope)": ("dit", "book", {"time_pos": "rope"}),
+    "dit book (time, rope, conv 3)": ("dit", "book", {"time_pos": "rope", "conv_kernel": 3}),
     "dit matched (time)": ("dit", "matched", {}),
     "dit book d256x6": ("dit", "book", {"d_model": 256, "depth": 6, "n_heads": 8}),
     "dit book d256x8": ("dit", "book", {"d_model": 256, "depth": 8, "n_heads": 8}),

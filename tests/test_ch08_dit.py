@@ -64,6 +64,9 @@ def test_spec_and_condition_keys():
     assert spec.to_dict() != ab.to_dict()  # an ablation is another cache entry
     # the reference reads ornaments in its blocks too; without the ornament input, nothing to read
     assert o["ornament_adaln"] and not dict(ab.overrides)["ornament_adaln"]
+    # the local convolution is the reference's; 2D patches have none (their neighbours are not frames)
+    assert o["conv_kernel"] == DCFG.conv_kernel > 0 and dict(patch.overrides)["conv_kernel"] == 0
+    assert dict(ch08.dit_spec(DCFG, LCFG, (2, 32, 8), changes=(("conv_kernel", 0),)).overrides)["conv_kernel"] == 0
     tokens_only = ch08.dit_spec(DCFG, LCFG, (2, 32, 8), changes=(("ornament_adaln", False),))
     assert dict(tokens_only.overrides)["ornaments"] and not dict(tokens_only.overrides)["ornament_adaln"]
     assert dict(ch08.dit_spec(dataclasses.replace(DCFG, ornament_adaln=False), LCFG, (2, 32, 8)).overrides)[
@@ -187,6 +190,31 @@ def test_judge_model_reads_maqam_in_windows_of_the_pieces(setup):
     assert "window_acc" not in plain
 
 
+def test_decoded_detections_are_computed_once_per_content(setup, monkeypatch):
+    smoke, ae, lat, frags, spec, dit = setup
+    monkeypatch.setattr(ch08, "_DETECTED", {})
+    calls = []
+    real_track = ch08.trackers.fcpe_track
+    monkeypatch.setattr(ch08.trackers, "fcpe_track", lambda y, sr: calls.append(1) or real_track(y, sr))
+    x = frags.x[:2]  # (2, 1, F, T) tensor
+    a = ch08.decoded_detections(x, ae.normalizer, FCFG, dit.sr, gl_iter=2, seed=0)
+    assert len(a) == 2 and len(calls) == 2
+    # the same content as an (N, F, T) array: the same result, nothing tracked again
+    b = ch08.decoded_detections(x.numpy()[:, 0].copy(), ae.normalizer, FCFG, dit.sr, gl_iter=2, seed=0)
+    assert b is a and len(calls) == 2
+    # another seed, other settings or other content: computed afresh
+    c = ch08.decoded_detections(x, ae.normalizer, FCFG, dit.sr, gl_iter=2, seed=1)
+    d = ch08.decoded_detections(x + 1e-3, ae.normalizer, FCFG, dit.sr, gl_iter=2, seed=0)
+    assert c is not a and d is not a and len(calls) == 6
+    assert not np.array_equal(c[0][0], a[0][0])  # the Griffin-Lim seed differs
+    # only the results last used are kept
+    monkeypatch.setattr(ch08, "_DETECTED_KEEP", 2)
+    ch08.decoded_detections(x, ae.normalizer, FCFG, dit.sr, gl_iter=2, seed=0)  # a: used last
+    ch08.decoded_detections(x, ae.normalizer, FCFG, dit.sr, gl_iter=2, seed=2)  # evicts c and d
+    assert len(ch08._DETECTED) == 2 and ch08.decoded_detections(x, ae.normalizer, FCFG, dit.sr, gl_iter=2,
+                                                                seed=0) is a
+
+
 def test_ornament_census_counts_seconds_and_voicing(setup):
     smoke, ae, lat, frags, spec, dit = setup
     a = ch08.ornament_census(frags.x[:3], ae.normalizer, FCFG, dit.sr, gl_iter=2, seed=0)
@@ -206,7 +234,8 @@ def test_real_control_ceiling(setup):
     c = ch08.real_control_ceiling(smoke, frags, lat, ae, n=len(frags), gl_iter=2, seed=0)
     assert set(c) == {"vibrato", "slide"}
     for k, d in c.items():
-        assert set(d) == {"original", "autoencoder"} and d["original"]["n"] == d["autoencoder"]["n"]
+        assert set(d) == {"original", "griffin-lim", "autoencoder"}
+        assert d["original"]["n"] == d["griffin-lim"]["n"] == d["autoencoder"]["n"]
         for v in d.values():
             if v["n"]:
                 assert 0.0 <= v["f1_lo"] <= v["f1"] <= v["f1_hi"] <= 1.0

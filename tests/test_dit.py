@@ -132,6 +132,32 @@ def test_without_time_positions_the_time_dit_is_permutation_equivariant():
     assert not torch.allclose(m(x[..., perm], t), m(x, t)[..., perm], atol=1e-4)
 
 
+def test_local_convolution_starts_from_the_plain_mlp_and_breaks_permutation_equivariance():
+    cfg = dit.DIT_PRESETS["tiny"]
+    hidden = int(cfg.d_model * cfg.mlp_ratio)
+    plain = wake(tiny(time_pos="none"))
+    assert not any("mlp_conv" in k for k in plain.state_dict())  # old checkpoints load unchanged
+    conv = tiny(time_pos="none", conv_kernel=3)
+    assert (nets.count_parameters(conv) - nets.count_parameters(plain)
+            == cfg.depth * (hidden * 3 + hidden))  # depthwise taps and biases
+    missing, unexpected = conv.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and all("mlp_conv" in k for k in missing) and missing
+    x, t = batch()
+    with torch.no_grad():
+        for b in conv.blocks:
+            b.mlp_conv.weight.zero_()
+            b.mlp_conv.bias.zero_()
+    conv.eval()
+    torch.testing.assert_close(conv(x, t), plain(x, t))  # a zero convolution is the plain MLP
+    with torch.no_grad():
+        for b in conv.blocks:
+            b.mlp_conv.weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(2))
+    perm = torch.randperm(W, generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(conv(x[..., perm], t), conv(x, t)[..., perm], atol=1e-4)
+    # any width still works (the convolution pads to keep the token count)
+    assert conv(torch.randn(1, C, H, 11), t[:1]).shape == (1, C, H, 11)
+
+
 # ----------------------------------------------------------------------------- ornaments, piece
 
 def test_ornaments_change_output_after_one_step_and_missing_is_unknown():
@@ -268,6 +294,9 @@ def test_inpainting_takes_context_channels():
     ({"d_model": 30, "n_heads": 6, "time_pos": "rope"}, "even head dimension"),
     ({"freq_pos": True}, "freq_pos needs tokenization='patch'"),
     ({"dropout": 1.0}, "dropout"),
+    ({"conv_kernel": 2}, "odd number of taps"),
+    ({"conv_kernel": -1}, "odd number of taps"),
+    ({"tokenization": "patch", "conv_kernel": 3}, "conv_kernel needs tokenization='time'"),
     ({"widths": (16, 32)}, "unknown DiTConfig field"),
 ])
 def test_bad_configs(overrides, match):

@@ -515,16 +515,26 @@ class DiTChapterConfig:
             asked against 0.08 [0.02, 0.16] not told, where the tokens alone gave 0.11 [0.04,
             0.18] against 0.09 [0.04, 0.15]; vibrato 0.06 against 0.04 (the DiT makes almost
             none, asked or not). About 10% more step time.
+        conv_kernel: taps of the depthwise convolution along the time tokens inside each block's MLP
+            (:class:`maqamgen.nets.dit.DiTConfig`; 0: none; the 2D-patch variant has none). Measured
+            at ``book`` (2026-12-06, 9000 steps, two threads, the judges of the chapter; in
+            brackets the same model without it, 9000 steps, in the fresh build of e87d02e): Frechet distance 1.48 [1.15, 1.87] (1.65 [1.06, 2.46]),
+            in-scale share 0.51 [0.48, 0.53] (0.45 [0.41, 0.48]), maqam of whole fragments 0.63
+            (0.50), vibrato detected per fragment 0.23 s (0.12 s) and vibrato asked F1 0.21 [0.08,
+            0.33] (0.08 [0.02, 0.15]); windows of long pieces 0.69 (0.72). About 5% more step time.
         train: the reference DiT's training, matched in wall time with the latent U-Net's (the
             comparison is at matched compute): at ``book`` the preset has about the U-Net's
             parameters and, on two threads with ``ornament_adaln``, about a ninth of its step
             time (37 against 332 ms: in a ``book`` run of Chapter 8 on 2026-12-06, 7800 steps took
-            285 s against the U-Net's 332 s for 1000), so it takes 9000 steps.
+            285 s against the U-Net's 332 s for 1000). With ``conv_kernel`` 3, 9000 steps took 374 s
+            against the U-Net's 343 s (a fresh ``book`` build the same day), so it takes 8400 steps.
         ablation_steps: optimizer steps of every ablation run (the reference is retrained at this
             budget too, so the ablation compares like with like).
         ablations: ``(name, ((field, value), ...))``: each changes the reference's network config.
         ablation_eval: generated fragments judged per ablation run (fewer than ``n_eval``: at
             ``book`` the judging of six runs on 32 fragments each took 241 s of the chapter).
+        ablation_pieces: long pieces per ablation run, for its seams and hallucination index (at
+            most ``n_pieces``; at ``book`` each 60-s piece of an ablation run costs about 1.5 s).
         n_eval: generated fragments judged per model.
         n_control: fragments per ornament-control measurement.
         n_probe: fragments (each split) whose frames the linear ornament probe is fitted on and
@@ -547,12 +557,15 @@ class DiTChapterConfig:
     piece_pos: bool = True
     ornaments: bool = True
     ornament_adaln: bool = True
+    conv_kernel: int = 3
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
-        steps=9000, batch_size=16, lr=1e-3, warmup_steps=100))
+        steps=8400, batch_size=16, lr=1e-3, warmup_steps=100))
     ablation_steps: int = 450
     ablation_eval: int = 16
+    ablation_pieces: int = 3
     ablations: tuple = (("no ornament encoding", (("ornaments", False),)),
                         ("ornaments added to tokens only", (("ornament_adaln", False),)),
+                        ("no local convolution", (("conv_kernel", 0),)),
                         ("no piece position", (("piece_pos", False),)),
                         ("sin-cos time positions", (("time_pos", "sincos"),)),
                         ("2D patches", (("tokenization", "patch"), ("freq_pos", True))))
@@ -791,7 +804,8 @@ PROFILES: dict[str, Profile] = {
         dit=DiTChapterConfig(preset="full", patch_size=4,
                              train=DDPMChapterConfig.training(steps=100000, batch_size=64, lr=1e-4,
                                                               warmup_steps=1000, device="auto"),
-                             ablation_steps=20000, n_eval=256, n_control=64, n_pieces=16, torch_threads=0),
+                             ablation_steps=20000, ablation_pieces=8, n_eval=256, n_control=64, n_pieces=16,
+                             torch_threads=0),
         lstm=LSTMChapterConfig(preset="full", train=LSTMChapterConfig.training(steps=3000, batch_size=32, lr=2e-3),
                                seeds=(0, 1, 2, 3, 4), n_bach=371, bach_val=37,
                                gen_seconds=20.0, n_judge=24, drift_seconds=600.0, drift_window_s=30.0,

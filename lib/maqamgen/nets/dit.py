@@ -26,7 +26,12 @@ the same conditions as :class:`maqamgen.nets.unet.UNet`. The structure mirrors t
    zero-initialised table per block gives every ornament class six modulation offsets
    (``shift``, ``scale``, ``gate`` of attention and MLP), added to the sample's, so the block's
    modulation is per token (as adaLN-Zero is per sample) and starts as the plain DiT's.
-5. **Unpatchify** back to ``(B, C, H, W)``.
+5. **Local convolution** (switch, ``conv_kernel > 0``, ``"time"`` tokens only): inside each
+   block's MLP a depthwise convolution of ``conv_kernel`` taps along the tokens, added to the
+   hidden layer before its activation (the convolution feed-forward of Wang et al. 2022's
+   PVTv2 and of Conformer-style audio models), so that a block can draw frame-to-frame detail
+   such as a vibrato near the grid's Nyquist rate without spending attention on it.
+6. **Unpatchify** back to ``(B, C, H, W)``.
 
 Conditions: ``None``; ``(B,)`` int64 labels (``-1``: the null class); ``(B, cond_dim)`` float
 vectors; or a dict with keys ``label``, ``vec``, the context ``known``, ``mask`` (as the U-Net:
@@ -99,6 +104,8 @@ class DiTConfig:
         ornaments: add per-frame ornament embeddings (``ornaments`` key).
         ornament_dropout: probability, in training, that a sample's ornaments are all "unknown".
         ornament_adaln: also modulate each token's adaLN by its ornament (needs ``ornaments``).
+        conv_kernel: taps of the depthwise convolution along the tokens inside each block's MLP (0:
+            none, the plain DiT MLP; odd, ``"time"`` tokens only).
         rope_base: the base of the RoPE frequencies.
         max_period_s: the longest period of the seconds embedding, s.
     """
@@ -122,6 +129,7 @@ class DiTConfig:
     ornaments: bool = False
     ornament_dropout: float = 0.1
     ornament_adaln: bool = False
+    conv_kernel: int = 0
     rope_base: float = 10000.0
     max_period_s: float = 1000.0
 
@@ -148,6 +156,11 @@ class DiTConfig:
             raise ConfigError("freq_pos needs tokenization='patch' (a time token holds every band)")
         if self.ornament_adaln and not self.ornaments:
             raise ConfigError("ornament_adaln needs ornaments=True")
+        if self.conv_kernel < 0 or (self.conv_kernel and self.conv_kernel % 2 == 0):
+            raise ConfigError(f"conv_kernel must be 0 (none) or an odd number of taps, got {self.conv_kernel}")
+        if self.conv_kernel and self.tokenization != "time":
+            raise ConfigError("conv_kernel needs tokenization='time' (neighbouring tokens are neighbouring "
+                              "frames only there)")
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.ornament_dropout <= 1.0:
             raise ConfigError(f"dropout must be in [0, 1) and ornament_dropout in [0, 1]; got "
                               f"{self.dropout}, {self.ornament_dropout}")
@@ -236,7 +249,8 @@ class Attention(nn.Module):
 class DiTBlock(nn.Module):
     """A transformer block with adaLN-Zero conditioning: ``(B, N, d)``, ``c`` ``(B, d)`` -> ``(B, N, d)``."""
 
-    def __init__(self, d: int, heads: int, mlp_ratio: float, dropout: float, n_token_classes: int = 0):
+    def __init__(self, d: int, heads: int, mlp_ratio: float, dropout: float, n_token_classes: int = 0,
+                 conv_kernel: int = 0):
         super().__init__()
         hidden = int(d * mlp_ratio)
         self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
@@ -247,6 +261,17 @@ class DiTBlock(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
         # per-token modulation offsets of each token class (ornaments), zero at the start
         self.token_modulation = nn.Embedding(n_token_classes, 6 * d) if n_token_classes else None
+        # depthwise convolution along the tokens on the MLP's hidden layer (DiTConfig.conv_kernel)
+        self.mlp_conv = (nn.Conv1d(hidden, hidden, conv_kernel, padding=conv_kernel // 2, groups=hidden)
+                         if conv_kernel else None)
+
+    def feed_forward(self, h: Tensor) -> Tensor:
+        """The block's MLP on ``(B, N, d)`` tokens, with the local convolution when there is one."""
+        if self.mlp_conv is None:
+            return self.mlp(h)
+        h = self.mlp[0](h)
+        h = h + self.mlp_conv(h.transpose(1, 2)).transpose(1, 2)
+        return self.mlp[1:](h)
 
     def forward(self, x: Tensor, c: Tensor, rope: Tensor | None = None, offsets: Tensor | None = None) -> Tensor:
         """``x`` ``(B, N, d)``, ``c`` ``(B, d)``; ``offsets`` ``(B, N, 6 d)`` (rows of
@@ -256,7 +281,7 @@ class DiTBlock(nn.Module):
             mods = mods + offsets
         shift1, scale1, gate1, shift2, scale2, gate2 = mods.chunk(6, dim=-1)
         x = x + gate1 * self.attn(modulate(self.norm1(x), shift1, scale1), rope)
-        return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
+        return x + gate2 * self.feed_forward(modulate(self.norm2(x), shift2, scale2))
 
 
 class FinalLayer(nn.Module):
@@ -305,7 +330,7 @@ class DiT(nn.Module):
             self.piece_embedder, self.piece_null = None, None
         self.ornament_embedder = nn.Embedding(N_ORNAMENTS + 1, d) if cfg.ornaments else None
         n_tok = N_ORNAMENTS + 1 if cfg.ornament_adaln else 0
-        self.blocks = nn.ModuleList(DiTBlock(d, cfg.n_heads, cfg.mlp_ratio, cfg.dropout, n_tok)
+        self.blocks = nn.ModuleList(DiTBlock(d, cfg.n_heads, cfg.mlp_ratio, cfg.dropout, n_tok, cfg.conv_kernel)
                                     for _ in range(cfg.depth))
         self.final_layer = FinalLayer(d, out)
         self.initialize_weights()

@@ -19,15 +19,18 @@ ornament control.
 * :func:`window_ceiling` -- that window measure on real audio through the same decoder (Chapter
   6's record, or measured).
 * :func:`real_control_ceiling`, :func:`ornament_census` -- why control falls short: the F1 of real
-  fragments asked for their own ornaments after the decoder, and how much of each ornament (and
-  how much voiced audio) a set of fragments carries whatever was asked; both read the decoded
-  fragments through :func:`decoded_detections`.
+  fragments asked for their own ornaments in the original audio, through Griffin-Lim and after
+  the decoder, and how much of each ornament (and how much voiced audio) a set of fragments
+  carries whatever was asked.
+* :func:`decoded_detections` -- generated mels to audio, pitch track and detected ornaments, once
+  per content (the control and the census read the same "not told" fragments).
 
 Written for Chapter 8 (book/part3/08_dit.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import numpy as np
@@ -48,7 +51,8 @@ MIN_PIECES = ch06.MIN_PIECES
 def reference_overrides(dcfg) -> tuple:
     """The reference DiT's network settings from the chapter config (tokenization, encodings)."""
     out = [("tokenization", dcfg.tokenization), ("time_pos", dcfg.time_pos), ("piece_pos", bool(dcfg.piece_pos)),
-           ("ornaments", bool(dcfg.ornaments)), ("ornament_adaln", bool(dcfg.ornaments and dcfg.ornament_adaln))]
+           ("ornaments", bool(dcfg.ornaments)), ("ornament_adaln", bool(dcfg.ornaments and dcfg.ornament_adaln)),
+           ("conv_kernel", int(dcfg.conv_kernel) if dcfg.tokenization == "time" else 0)]
     if dcfg.tokenization == "patch":
         out.append(("patch_size", int(dcfg.patch_size)))
     return tuple(out)
@@ -68,8 +72,10 @@ def dit_spec(dcfg, lcfg, latent_shape, changes=(), steps: int | None = None, see
     base.update(dict(changes))
     if not base.get("ornaments"):  # no ornament input: nothing for the blocks to read either
         base["ornament_adaln"] = False
-    if base.get("tokenization") == "patch" and "patch_size" not in base:
-        base["patch_size"] = int(dcfg.patch_size)
+    if base.get("tokenization") == "patch":
+        base.setdefault("patch_size", int(dcfg.patch_size))
+        if "conv_kernel" not in dict(changes):  # patch tokens' neighbours are not neighbouring frames
+            base["conv_kernel"] = 0
     base["input_size"] = (int(latent_shape[1]), int(latent_shape[2]))
     train = dcfg.train.replace(seed=int(seed), **({"steps": int(steps)} if steps is not None else {}))
     if train.warmup_steps >= train.steps:
@@ -107,17 +113,40 @@ def asked_ornaments(kind: str, span: tuple[float, float], n_frames: int) -> torc
     return out
 
 
-def decoded_detections(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: int = 0):
+_DETECTED: dict = {}
+"""The last few results of :func:`decoded_detections`, keyed by the mels' content and settings."""
+_DETECTED_KEEP = 8
+
+
+def decoded_detections(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: int = 0) -> list:
     """For each normalised mel (fragment ``i``): its audio by Griffin-Lim (seed ``seed + i``), the
     FCPE track of that audio and the ornaments :func:`maqamgen.ornaments.detect` finds in it.
 
-    Yields:
-        ``(audio, track, detections)`` per fragment, in order.
+    ``mels`` is ``(N, F, T)`` or ``(N, 1, F, T)`` (array or tensor). The same mels (by content,
+    either shape) with the same settings are turned to audio and tracked once per process: the
+    chapter reads the fragments generated "not told" for each ornament kind and for the census,
+    and these are the same fragments. The :data:`_DETECTED_KEEP` results last used are kept
+    (about 8 MB each for 16 fragments of 6 s).
+
+    Returns:
+        ``[(audio, track, detections), ...]``, one per fragment, in order (shared: read only).
     """
-    for i, m in enumerate(mels):
-        y = features.to_audio(m, normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + i)
-        tr = trackers.fcpe_track(y, sr)
-        yield y, tr, ornaments.detect(tr, y, sr)
+    x = mels.detach().cpu().numpy() if isinstance(mels, torch.Tensor) else np.asarray(mels)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    x = x.reshape(len(x), x.shape[-2], x.shape[-1]) if x.size else x.reshape(0, 0, 0)
+    key = (hashlib.sha1(x.tobytes()).hexdigest(), x.shape, repr(normalizer.to_dict()), repr(fcfg),
+           int(sr), int(gl_iter), int(seed))
+    if key not in _DETECTED:
+        out = []
+        for i, m in enumerate(x):
+            y = features.to_audio(m, normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + i)
+            tr = trackers.fcpe_track(y, sr)
+            out.append((y, tr, ornaments.detect(tr, y, sr)))
+        while len(_DETECTED) >= _DETECTED_KEEP:
+            _DETECTED.pop(next(iter(_DETECTED)))
+        _DETECTED[key] = out
+    _DETECTED[key] = _DETECTED.pop(key)  # the last used goes to the end
+    return _DETECTED[key]
 
 
 @torch.no_grad()
@@ -407,8 +436,6 @@ def ornament_census(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: in
         ``voiced`` (mean share of voiced FCPE frames, with ``voiced_lo``/``voiced_hi``, bootstrap over
         fragments), ``<kind>_s`` (mean seconds detected per fragment, each ornament kind) and ``n``.
     """
-    mels = np.asarray(mels.detach().cpu() if isinstance(mels, torch.Tensor) else mels)
-    mels = mels.reshape(len(mels), mels.shape[-2], mels.shape[-1])
     kinds = [k for k in ORNAMENTS if k != "none"]
     voiced, secs = [], {k: [] for k in kinds}
     for _, tr, dets in decoded_detections(mels, normalizer, fcfg, sr, gl_iter, seed):
@@ -428,9 +455,11 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
     kind count for that kind), the labelled ornament spans of the corpus notes
     (:func:`maqamgen.ornaments.note_labels`) are the asked spans, and
     :func:`maqamgen.ornaments.control_score` scores the ornaments detected in (a) the original audio
-    of the fragment and (b) its latent (``lat``, the same fragments encoded) decoded by the
-    autoencoder and turned to audio by Griffin-Lim, the path every generated fragment takes. A
-    generator asked for exactly what a real fragment holds can score at most about (b).
+    of the fragment (the detector's own ceiling), (b) its log-mel turned to audio by Griffin-Lim
+    (what the spectrogram and the vocoder keep) and (c) its latent (``lat``, the same fragments
+    encoded) decoded by the autoencoder and turned to audio by Griffin-Lim, the path every
+    generated fragment takes. A generator asked for exactly what a real fragment holds can score
+    at most about (c); (b) - (c) is what the autoencoder loses.
 
     Args:
         corp: the corpus the fragments come from.
@@ -440,8 +469,9 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
         ae: the autoencoder (:class:`maqamgen.recipes.ch06_latent_diffusion.TrainedNet`).
 
     Returns:
-        ``{kind: {"original": {"f1", "f1_lo", "f1_hi", "n"}, "autoencoder": {...}}}``: frame F1 per
-        fragment holding the kind, averaged, with a bootstrap interval over those fragments.
+        ``{kind: {"original": {"f1", "f1_lo", "f1_hi", "n"}, "griffin-lim": {...},
+        "autoencoder": {...}}}``: frame F1 per fragment holding the kind, averaged, with a
+        bootstrap interval over those fragments.
     """
     sr = int(corp.config["sr"])
     fcfg = frags.config
@@ -450,7 +480,7 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
     clips = {c.id: c for c in corp.clips}
     order = np.random.default_rng(seed).permutation(len(frags))[: int(n)]
     rec = ch06.decode(ae.model, lat.x[torch.as_tensor(order)]) if len(order) else None
-    scores = {k: {"original": [], "autoencoder": []} for k in kinds}
+    scores = {k: {"original": [], "griffin-lim": [], "autoencoder": []} for k in kinds}
     for j, i in enumerate(order):
         clip = clips[frags.clip_ids[i]]
         st = float(frags.starts[i]) * hop_s
@@ -460,9 +490,9 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
         if not asked:
             continue
         y, _ = corp.audio(clip)
-        audio = {"original": np.asarray(y[int(round(st * sr)):int(round((st + dur) * sr))]),
-                 "autoencoder": features.to_audio(rec[j], frags.normalizer, fcfg, sr, n_iter=gl_iter,
-                                                  seed=seed + j)}
+        audio = {"original": np.asarray(y[int(round(st * sr)):int(round((st + dur) * sr))])}
+        for name, mel in (("griffin-lim", frags.x[i]), ("autoencoder", rec[j])):
+            audio[name] = features.to_audio(mel, frags.normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + j)
         for name, a in audio.items():
             dets = ornaments.detect(trackers.fcpe_track(a, sr), a, sr)
             sc = ornaments.control_score(dets, asked, len(a) / sr, kinds=kinds)
