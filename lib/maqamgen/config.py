@@ -526,8 +526,9 @@ class DiTChapterConfig:
             comparison is at matched compute): at ``book`` the preset has about the U-Net's
             parameters and, on two threads with ``ornament_adaln``, about a ninth of its step
             time (37 against 332 ms: in a ``book`` run of Chapter 8 on 2026-12-06, 7800 steps took
-            285 s against the U-Net's 332 s for 1000). With ``conv_kernel`` 3, 9000 steps took 374 s
-            against the U-Net's 343 s (a fresh ``book`` build the same day), so it takes 8400 steps.
+            285 s against the U-Net's 332 s for 1000). With ``conv_kernel`` 3, 8400 steps took 382 s
+            against the U-Net's 349 s in a fresh ``book`` build (56d7a85, 2026-12-06; 45 ms a
+            step), so it takes 7700 steps.
         ablation_steps: optimizer steps of every ablation run (the reference is retrained at this
             budget too, so the ablation compares like with like).
         ablations: ``(name, ((field, value), ...))``: each changes the reference's network config.
@@ -559,7 +560,7 @@ class DiTChapterConfig:
     ornament_adaln: bool = True
     conv_kernel: int = 3
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
-        steps=8400, batch_size=16, lr=1e-3, warmup_steps=100))
+        steps=7700, batch_size=16, lr=1e-3, warmup_steps=100))
     ablation_steps: int = 450
     ablation_eval: int = 16
     ablation_pieces: int = 3
