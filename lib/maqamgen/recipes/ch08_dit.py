@@ -30,13 +30,12 @@ Written for Chapter 8 (book/part3/08_dit.md).
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 import numpy as np
 import torch
 
-from maqamgen import features, metrics, ornaments, trackers
+from maqamgen import features, metrics, ornaments, runtime, trackers
 from maqamgen.diffusion import run
 from maqamgen.errors import ConfigError
 from maqamgen.nets.embeddings import ORNAMENTS
@@ -134,7 +133,7 @@ def decoded_detections(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed:
     x = mels.detach().cpu().numpy() if isinstance(mels, torch.Tensor) else np.asarray(mels)
     x = np.ascontiguousarray(x, dtype=np.float32)
     x = x.reshape(len(x), x.shape[-2], x.shape[-1]) if x.size else x.reshape(0, 0, 0)
-    key = (hashlib.sha1(x.tobytes()).hexdigest(), x.shape, repr(normalizer.to_dict()), repr(fcfg),
+    key = (runtime.digest(x.tobytes(), n=64), x.shape, repr(normalizer.to_dict()), repr(fcfg),
            int(sr), int(gl_iter), int(seed))
     if key not in _DETECTED:
         out = []
