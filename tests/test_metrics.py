@@ -67,6 +67,24 @@ def test_intervals_cover_the_truth_and_are_seeded():
     p, lo, hi = M.wilson_interval(8, 10)
     assert abs(lo - 0.490) < 0.01 and abs(hi - 0.943) < 0.01
 
+def test_paired_difference_is_tighter_than_the_separate_intervals():
+    from maqamgen import metrics as M
+
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0.0, 1.0, 24)  # what both conditions of an item share
+    a, b = shared + 0.5 + rng.normal(0, 0.1, 24), shared + rng.normal(0, 0.1, 24)
+    d, lo, hi = M.paired_difference(a, b, seed=3)
+    assert d == pytest.approx(np.mean(a - b)) and 0.3 < lo < d < hi < 0.7
+    assert M.separation((lo, hi), 0.0) == 1
+    ia, ib = M.bootstrap_ci(a, seed=3)[1:], M.bootstrap_ci(b, seed=3)[1:]
+    assert M.separation(ia, ib) == 0  # the items' spread hides what the pairing shows
+    assert M.paired_difference(a, b, seed=3) == (d, lo, hi)
+    d2, lo2, hi2 = M.paired_difference([1.0, np.nan, 3.0], [0.0, 5.0, np.nan], min_n=2)
+    assert d2 == 1.0 and np.isnan(lo2) and np.isnan(hi2)  # one item with both values
+    with pytest.raises(ValueError, match="one length"):
+        M.paired_difference([1.0, 2.0], [1.0])
+
+
 
 def test_moving_average_and_loss_tail():
     from maqamgen import metrics as M

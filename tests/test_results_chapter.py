@@ -199,3 +199,22 @@ def test_model_cards_list_what_is_measurably_worse_than_real():
     assert cards.loc["dit", "cannot be told from real"] == "none"
     md = rc.cards_markdown(cards)
     assert "**m** (chapter `04_unet_ddpm`)" in md and "1.00 M parameters, trained 12 s" in md and "steps 100" in md
+
+
+def test_ornament_claim_reads_the_paired_difference_where_the_record_has_it():
+    def f1(v, lo, hi):
+        return {"f1": v, "f1_lo": lo, "f1_hi": hi}
+    control = {"vibrato/asked": f1(0.20, 0.10, 0.30), "vibrato/not told": f1(0.08, 0.02, 0.15),
+               "slide/asked": f1(0.26, 0.17, 0.34), "slide/not told": f1(0.16, 0.11, 0.23)}
+    recs = {"08_dit": _rec({"control": control})}
+    c = rc.claim_ornament_control(recs)
+    assert c.verdict == "not shown" and "difference" not in c.figure  # the separate intervals overlap
+    paired = {"vibrato": f1(0.12, 0.04, 0.20), "slide": f1(0.10, -0.02, 0.21)}
+    c = rc.claim_ornament_control({"08_dit": _rec({"control": control, "control_difference": paired})})
+    assert c.verdict == "reproduced" and "difference 0.12 [0.04, 0.20]" in c.figure
+    paired["slide"] = f1(-0.10, -0.18, -0.03)
+    c = rc.claim_ornament_control({"08_dit": _rec({"control": control, "control_difference": paired})})
+    assert c.verdict == "not shown"  # one kind each way
+    paired = {"vibrato": f1(-0.1, -0.2, -0.01), "slide": f1(0.0, -0.1, 0.1)}
+    c = rc.claim_ornament_control({"08_dit": _rec({"control": control, "control_difference": paired})})
+    assert c.verdict == "contradicted"

@@ -10,6 +10,7 @@ One line per module and subpackage (the README's Layout section says the same):
 * maqam -- maqamat as scale degrees in cents, built from ajnas
 * notes -- the report's note JSON: read, validate, write
 * estimate -- maqam and tonic from audio: the report's FFT method and the pitch-based estimator
+* viterbi -- pYIN's Viterbi decoding over banded transitions, librosa's states exactly
 * corpus -- the synthetic taqsim corpus, labelled and cached
 * data -- loaders: the user's recordings, note JSON folders, MIDI, the Bach chorales
 * features -- normalised log-mel patches of the corpus (cut, cached, inverted)

@@ -772,6 +772,27 @@ def bootstrap_ci(values, stat=np.mean, n_boot: int = 1000, level: float = 0.95,
     return float(stat(v)), float(np.quantile(boots, a)), float(np.quantile(boots, 1.0 - a))
 
 
+def paired_difference(a, b, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                      min_n: int = 1) -> tuple[float, float, float]:
+    """The mean of ``a - b`` over paired items, with its percentile-bootstrap interval.
+
+    For two conditions measured on the same items (the same prompts and sampler noise, asked
+    with and without an ornament, say), the per-item difference carries what the two share, so
+    its interval is the one to compare with 0 (through :func:`separation`): the two conditions'
+    own intervals overlap more often than the difference's interval holds 0. Items where either
+    value is NaN are dropped together.
+
+    Returns:
+        ``(mean difference, lo, hi)`` as :func:`bootstrap_ci`.
+
+    Used in: book/part3/08_dit.md
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired values must be two 1-D arrays of one length, got {a.shape} and {b.shape}")
+    return bootstrap_ci(a - b, n_boot=n_boot, level=level, seed=seed, min_n=min_n)
+
+
 def _bootstrap(stat, n: int, n_boot: int, seed: int) -> np.ndarray:
     """``stat(index)`` on ``n_boot`` resamples (with repeats) of the item indices ``0..n-1``."""
     rng = np.random.default_rng(seed)

@@ -266,7 +266,9 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
     Returns:
         A flat dict: ``fd`` (with bounds), ``clf_acc``, ``frag_acc`` (the estimator, tonic given,
         whole fragments), ``in_scale`` (FCPE), ``seam_jump_ratio`` and ``hallucination_index`` of the
-        pieces (mean with bounds), ``params``, ``train_s``, ``gen_s_per_audio_s``; with ``windows``,
+        pieces (mean with bounds) and ``piece_x_real_time`` (their audio seconds per generation
+        second, stitching and decoding included), ``params``, ``train_s``, ``gen_s_per_audio_s``
+        (fragments); with ``windows``,
         ``window_acc`` (share of windows read as the asked maqam, pooled over the pieces, with its
         Wilson bounds) and ``n_windows``.
     """
@@ -283,13 +285,14 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
            "in_scale": fr["in_scale"], "in_scale_lo": fr["in_scale_lo"], "in_scale_hi": fr["in_scale_hi"],
            "gen_s_per_audio_s": gen_s / (len(labels) * frag_s)}
     if pieces:
-        seams, hal, oks = [], [], []
+        seams, hal, oks, rtf = [], [], [], []
         for k in range(dcfg.n_pieces):
             m = maqamat[k % len(maqamat)]
             p = ch06.generate_piece(trained, ae, "multidiffusion", lcfg.piece_seconds, maqamat.index(m), tonic_of[m],
                                     lcfg.overlap_frames, lcfg.sample_steps, guidance_scale, seed + k)
             seams.append(metrics.seam_jump_ratio(p.mel, p.seams) if p.seams else float("nan"))
             hal.append(metrics.hallucination_index(p.mel, bank)["index"])
+            rtf.append(p.audio_s / p.gen_s)
             if windows:
                 y = features.to_audio(p.mel, trained.normalizer, fcfg, sr, n_iter=lcfg.gl_iter, seed=seed + k)
                 oks += ch06.window_maqam(y, sr, m, tonic_of[m], lcfg.window_seconds, maqamat)["given_ok"]
@@ -299,6 +302,7 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
             row["n_windows"] = len(oks)
         for key, v in (("seam_jump_ratio", seams), ("hallucination_index", hal)):
             row[key], row[f"{key}_lo"], row[f"{key}_hi"] = metrics.bootstrap_ci(v, seed=seed, min_n=MIN_PIECES)
+        row["piece_x_real_time"] = float(np.mean(rtf))
     return row
 
 

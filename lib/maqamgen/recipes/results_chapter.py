@@ -363,14 +363,20 @@ def claim_ornament_control(records: dict) -> Claim:
     r = _record(records, "08_dit")
     if r is None:
         return _open(key, claim, ch, _missing(ch, "08_dit"))
-    c = r["control"]
+    c, paired = r["control"], r.get("control_difference") or {}
     signs, parts, figs = [], [], []
     for orn in ("vibrato", "slide"):
         a, b = c.get(f"{orn}/asked"), c.get(f"{orn}/not told")
         if a is None or b is None:
             continue
         ta, tb = _triple(a, "f1"), _triple(b, "f1")
-        if _has_bounds(ta, tb):
+        td = _triple(paired.get(orn) or {}, "f1")
+        if _has_bounds(td):  # the same prompts and noise, asked and not: the paired difference decides
+            signs.append(metrics.separation(td[1:], 0.0))
+            parts.append(f"{orn} F1 asked {fmt_interval(*ta)} vs not told {fmt_interval(*tb)}, "
+                         f"paired difference {fmt_interval(*td)}")
+            figs.append(f"{orn}: {fmt_interval(*ta)} vs {fmt_interval(*tb)} (difference {fmt_interval(*td)})")
+        elif _has_bounds(ta, tb):
             signs.append(metrics.separation(ta[1:], tb[1:]))
             parts.append(f"{orn} F1 asked {fmt_interval(*ta)} vs not told {fmt_interval(*tb)}")
             figs.append(f"{orn}: {fmt_interval(*ta)} vs {fmt_interval(*tb)}")
