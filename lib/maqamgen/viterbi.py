@@ -3,9 +3,11 @@
 pYIN (:func:`maqamgen.estimate.pitch_track`) decodes its pitch track with a hidden Markov model
 of ``2 n`` states (``n`` pitch bins, voiced and unvoiced) whose transitions are local: from a
 bin, only the bins within a few semitones can follow. ``librosa.sequence.viterbi`` takes the
-maximum over every source state for every target state and frame, ``O(T S^2)``; over a 60-s
-piece that was a third of the time the book spent judging generated audio. The same maximum,
-over the sources a target can be reached from, is ``O(T S w)`` for bands of width ``w``.
+maximum over every source state for every target state and frame, ``O(T S^2)``: in a profile of
+Chapter 8 judging the latent U-Net (32 fragments and six 60-s pieces in 10-s windows), 33 of the
+97 s. The same maximum over the sources a target can be reached from is ``O(T S w)`` for bands of
+width ``w``; the whole pitch track of 60 s took 1.0 s instead of 4.0 s
+(``benchmarks/bench_viterbi.py``).
 
 Exactness: librosa adds ``tiny`` (the smallest normal float) before the logarithm, so a zero
 transition weighs ``C = log(tiny)``, about -708, not minus infinity; a path may in principle
