@@ -532,12 +532,16 @@ class DiTChapterConfig:
         ablation_steps: optimizer steps of every ablation run (the reference is retrained at this
             budget too, so the ablation compares like with like).
         ablations: ``(name, ((field, value), ...))``: each changes the reference's network config.
-        ablation_eval: generated fragments judged per ablation run (fewer than ``n_eval``: at
-            ``book`` the judging of six runs on 32 fragments each took 241 s of the chapter).
+        ablation_eval: generated fragments judged per ablation run, and asked for each ornament
+            (fewer than ``n_eval`` and ``n_control``: at ``book`` the judging of six runs on 32
+            fragments each took 241 s of the chapter).
         ablation_pieces: long pieces per ablation run, for its seams and hallucination index (at
             most ``n_pieces``; at ``book`` each 60-s piece of an ablation run costs about 1.5 s).
         n_eval: generated fragments judged per model.
-        n_control: fragments per ornament-control measurement.
+        n_control: fragments of the reference DiT's ornament control (each asked and not told, the
+            same prompts and noise) and of the census and ceiling; the ablation's runs take
+            ``ablation_eval`` of them. 32 at ``book`` (was 16: the F1 of a condition then moved
+            by about +-0.08 between builds, as much as the effect, and the verdict with it).
         n_probe: fragments (each split) whose frames the linear ornament probe is fitted on and
             scored on.
         probe_t: noise levels of the probe, as fractions of ``T``.
@@ -571,7 +575,7 @@ class DiTChapterConfig:
                         ("sin-cos time positions", (("time_pos", "sincos"),)),
                         ("2D patches", (("tokenization", "patch"), ("freq_pos", True))))
     n_eval: int = 32
-    n_control: int = 16
+    n_control: int = 32
     n_probe: int = 160
     probe_t: tuple[float, ...] = (0.1, 0.5)
     context_multiples: tuple[int, ...] = (1, 2)
