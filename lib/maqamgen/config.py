@@ -539,7 +539,7 @@ class DiTChapterConfig:
             most ``n_pieces``; at ``book`` each 60-s piece of an ablation run costs about 1.5 s).
         n_eval: generated fragments judged per model.
         n_control: fragments of the reference DiT's ornament control (each asked and not told, the
-            same prompts and noise) and of the census and ceiling; the ablation's runs take
+            same prompts and noise) and of its ceiling; the ablation's runs and the census take
             ``ablation_eval`` of them. 32 at ``book`` (was 16: the F1 of a condition then moved
             by about +-0.08 between builds, as much as the effect, and the verdict with it).
         n_probe: fragments (each split) whose frames the linear ornament probe is fitted on and
