@@ -194,6 +194,40 @@ def test_encode_fragments(latent, smoke):
     assert back.shape == frags.x[:2].shape and float(back.abs().max()) <= 1.0
 
 
+def test_encoded_latents_are_cached_by_the_checkpoint(latent, smoke, monkeypatch, tmp_path):
+    """The second encoding of the same fragments by the same autoencoder reads the cache (equal
+    numbers, no network call); a damaged entry is encoded again; another checkpoint is another
+    entry."""
+    import dataclasses as dc
+    import shutil
+
+    def cache_dir(*parts):
+        d = tmp_path.joinpath("cache", *parts)
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    monkeypatch.setattr(runtime, "cache_dir", cache_dir)
+    ae, lat, frags, _, _ = latent
+    z = ch06.encoded_patches(ae, frags, smoke.hash)
+    assert torch.equal(z, lat.x)
+    calls = []
+    real_encode = ch06.encode
+    monkeypatch.setattr(ch06, "encode", lambda m, x: calls.append(1) or real_encode(m, x))
+    again, _ = ch06.encode_fragments(ae, smoke, "train", LCFG)
+    assert torch.equal(again.x, lat.x) and calls == []
+    entries = list(runtime.cache_dir("ch06", "latents").glob("*.npy"))
+    assert len(entries) == 1
+    for e in entries:
+        e.write_bytes(b"not an array")
+    assert torch.equal(ch06.encoded_patches(ae, frags, smoke.hash), lat.x) and calls == [1]
+    other_dir = tmp_path / "other-ae"
+    shutil.copytree(ae.out_dir, other_dir, dirs_exist_ok=True)
+    with open(other_dir / "checkpoint.pt", "ab") as f:
+        f.write(b"\0")  # other bytes: another checkpoint
+    ch06.encoded_patches(dc.replace(ae, out_dir=other_dir), frags, smoke.hash)
+    assert calls == [1, 1]
+
+
 def test_latent_unet_trains_with_masks_and_reloads(latent):
     _, lat, _, spec, model = latent
     assert spec.inpainting and spec.cond_dim == ch06.TONIC_DIM and model.shape == tuple(lat.x.shape[1:])

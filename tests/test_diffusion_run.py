@@ -164,6 +164,20 @@ def test_train_sample_reload_and_generate_long(tiny):
         runner.sample(m, [0], "euler")
 
 
+def test_generate_long_batch_is_generate_long_per_label(tiny):
+    """One label: generate_long, number for number; several: one sequence each, the same seams,
+    each held to its own label (a batch of one label twice gives two different draws)."""
+    m, _ = tiny
+    mel, seams = stitch.generate_long(m, 3.0, 1, "inpaint", steps=2, seed=3)
+    one, seams1 = stitch.generate_long_batch(m, 3.0, [1], "inpaint", steps=2, seed=3)
+    assert seams1 == seams and np.array_equal(one[0], mel)
+    many, seams3 = stitch.generate_long_batch(m, 3.0, [0, 1, 1], "inpaint", steps=2, seed=3)
+    assert many.shape == (3, *mel.shape) and seams3 == seams
+    assert np.isfinite(many).all() and not np.allclose(many[1], many[2])
+    with pytest.raises(ConfigError, match="empty"):
+        stitch.generate_long_batch(m, 3.0, [])
+
+
 def test_load_denoiser_refuses_an_older_run_format(tiny, tmp_path):
     import shutil
 

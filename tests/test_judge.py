@@ -151,17 +151,22 @@ def test_judge_long_generates_at_the_window_length(fitted, monkeypatch):
                                     normalizer=None, fcfg=None, sr=22050)
     calls = []
 
-    def fake_generate(trained, seconds, label, **kw):
-        calls.append((seconds, label))
-        return np.zeros((4, 10)), []
+    def fake_generate(trained, seconds, labels, **kw):
+        calls.append((seconds, list(labels)))
+        return np.zeros((len(labels), 4, 10)), []
 
     by_label = {k: tracks[4 * k] for k in range(8)}
-    monkeypatch.setattr(stitch, "generate_long", fake_generate)
+    monkeypatch.setattr(stitch, "generate_long_batch", fake_generate)
     monkeypatch.setattr(ev, "measure", lambda mels, labels, tonic_hz=None:
                         ev.measure_tracks([by_label[k] for k in labels], labels))
     out = evaluation.judge_long(ev, trained=None, n_per_class=1, n_boot=0)
-    assert [c[0] for c in calls] == [judge.WINDOW_S] * 8 and [c[1] for c in calls] == list(range(8))
+    assert calls == [(judge.WINDOW_S, list(range(8)))]  # one batch
     assert out["n"] == 8 and len(out["mels"]) == 8
+    calls.clear()
+    out = evaluation.judge_long(ev, trained=None, n_per_class=3, n_boot=0)
+    assert [len(c[1]) for c in calls] == [16, 8]  # batches of at most 16
+    assert calls[0][1] + calls[1][1] == [k for k in range(8) for _ in range(3)]
+    assert out["n"] == 24 and list(out["labels"]) == calls[0][1] + calls[1][1]
 
 
 def test_decoder_keeps_the_pitch():

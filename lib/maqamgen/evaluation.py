@@ -365,8 +365,9 @@ def judge_long(ev: WindowEvaluator, trained, n_per_class: int, seconds: float | 
                method: str = "inpaint", steps: int = 20, guidance_scale: float = 2.0, seed: int = 0,
                n_boot: int = 1000, level: float = 0.95) -> dict:
     """Generate ``n_per_class`` long sequences per maqam with a patch model and judge them at
-    the judge's window length: :func:`maqamgen.diffusion.stitch.generate_long` (``seconds``,
-    default the judge's ``window_s``), then :meth:`WindowEvaluator.evaluate`.
+    the judge's window length: :func:`maqamgen.diffusion.stitch.generate_long_batch`
+    (``seconds``, default the judge's ``window_s``; 16 sequences per batch), then
+    :meth:`WindowEvaluator.evaluate`.
 
     A model whose patch (e.g. the 1.5-s U-Net patch) is shorter than the judge's window is
     judged this way, never patch by patch.
@@ -378,13 +379,12 @@ def judge_long(ev: WindowEvaluator, trained, n_per_class: int, seconds: float | 
     from maqamgen.diffusion import stitch
 
     seconds = ev.judge.window_s if seconds is None else float(seconds)
-    mels, labels = [], []
-    for k in range(len(ev.judge.maqamat)):
-        for i in range(int(n_per_class)):
-            mel, _ = stitch.generate_long(trained, seconds, label=k, method=method, steps=steps,
-                                          guidance_scale=guidance_scale,
-                                          seed=seed + 1000 * k + i)
-            mels.append(mel)
-            labels.append(k)
+    labels = np.repeat(np.arange(len(ev.judge.maqamat)), int(n_per_class))
+    batch, mels = 16, []
+    for i in range(0, len(labels), batch):  # a batch per network call (bounded memory)
+        part, _ = stitch.generate_long_batch(trained, seconds, labels[i:i + batch], method=method,
+                                             steps=steps, guidance_scale=guidance_scale,
+                                             seed=seed + i)
+        mels += list(part)
     out = ev.evaluate(mels, labels, n_boot=n_boot, level=level)
-    return {**out, "mels": mels, "labels": np.asarray(labels)}
+    return {**out, "mels": mels, "labels": labels}

@@ -642,6 +642,35 @@ def decode(ae: nn.Module, z: torch.Tensor, batch: int = 64) -> torch.Tensor:
     return torch.cat([ae.from_latent(z[i:i + batch]).clamp(-1.0, 1.0) for i in range(0, len(z), batch)])
 
 
+def encoded_patches(ae: TrainedNet, ps: features.PatchSet, corpus_hash: str) -> torch.Tensor:
+    """:func:`encode` of the patches ``ps``, cached: ``data/cache/ch06/latents/<key>.npy``, keyed
+    by the autoencoder's checkpoint (its bytes), the corpus, the split and the patch settings, so
+    that every chapter after the first reads what the first encoded (Chapter 8 reads Chapter 6's;
+    encoding the ``book`` training fragments takes about 25 s). Without a checkpoint file in
+    ``ae.out_dir`` it encodes every time. A cache entry is plain arrays; a damaged one is encoded
+    again.
+    """
+    ckpt = Path(ae.out_dir) / trainer.CHECKPOINT if ae.out_dir is not None else None
+    if ckpt is None or not ckpt.is_file() or len(ps) == 0:
+        return encode(ae.model, ps.x)
+    key = runtime.digest({"ae": runtime.digest(ckpt.read_bytes(), 32), "corpus": corpus_hash,
+                          "split": ps.split, "config": dataclasses.asdict(ps.config),
+                          "norm": ps.normalizer.to_dict(),
+                          "n": len(ps)}, 16)
+    path = runtime.cache_dir("ch06", "latents") / f"{key}.npy"
+    if path.exists():
+        try:
+            z = torch.from_numpy(np.load(path, allow_pickle=False))
+            if z.dtype == torch.float32 and z.ndim == 4 and len(z) == len(ps):
+                return z
+        except (OSError, ValueError):  # a damaged cache entry is encoded again, never trusted
+            pass
+    z = encode(ae.model, ps.x)
+    with runtime.atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, z.numpy())
+    return z
+
+
 def encode_fragments(ae: TrainedNet, corp, split: str, lcfg) -> tuple[LatentSet, features.PatchSet]:
     """The fragments of ``split`` (:func:`fragment_config`, the autoencoder's normaliser) and their latents.
 
@@ -651,7 +680,7 @@ def encode_fragments(ae: TrainedNet, corp, split: str, lcfg) -> tuple[LatentSet,
     from maqamgen.nets.embeddings import ornament_frames
 
     ps = features.load_patches(corp, split, fragment_config(lcfg), ae.normalizer)
-    z = encode(ae.model, ps.x)
+    z = encoded_patches(ae, ps, corp.hash)
     clips = {c.id: c for c in corp.split(split)}
     hz = np.array([float(clips[c].tonic_hz) for c in ps.clip_ids], dtype=np.float64)
     vec = torch.from_numpy(tonic_vector(hz)) if len(hz) else torch.zeros(0, TONIC_DIM)
