@@ -129,6 +129,12 @@ def test_profiles_on_constructed_cases():
     same = [seqs[0], seqs[0], seqs[1], seqs[1]]
     assert np.allclose(metrics.position_spread(same, 9, groups=["a", "a", "b", "b"]), 0.0)
     assert metrics.position_spread(same, 9, groups=["a", "b", "c", "d"]).max() > 0  # no pair: all pooled
+    # the spread of the profiles is the spread of the sequences, groups or not
+    profs = np.stack([metrics.position_profile(q, 9) for q in seqs])
+    groups = [0, 0, 1, 1, 1, 2]
+    assert np.array_equal(metrics.profile_spread(profs), sp)
+    assert np.array_equal(metrics.profile_spread(profs, groups),
+                          metrics.position_spread(seqs, 9, groups=groups))
     t = metrics.thirds([1, 1, 1, 3, 3, 3, 1, 1, 1])
     assert t["middle"] == 3 and t["outer"] == 1 and t["ratio"] == 3
     prof = metrics.position_profile(np.arange(20.0).reshape(2, 10), 5)

@@ -456,7 +456,17 @@ def position_spread(mels, n_bins: int = 9, groups=None) -> np.ndarray:
 
     Used in: book/part1/05_scaling_hallucination.md
     """
-    prof = np.stack([position_profile(m, n_bins) for m in mels])  # (n_seq, n_mels, n_bins)
+    return profile_spread(np.stack([position_profile(m, n_bins) for m in mels]), groups)
+
+
+def profile_spread(prof, groups=None) -> np.ndarray:
+    """:func:`position_spread` of sequences already reduced to their position profiles
+    ``(n_seq, n_mels, n_bins)`` (what a bootstrap over the sequences resamples: each resample
+    then costs one variance, not a profile per sequence).
+
+    Used in: lib/maqamgen/recipes/ch05_scaling.py (:func:`maqamgen.recipes.ch05_scaling.spread_interval`)
+    """
+    prof = np.asarray(prof, dtype=np.float64)
     idx = [np.arange(len(prof))]
     if groups is not None:
         g = np.asarray(groups)

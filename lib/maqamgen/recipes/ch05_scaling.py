@@ -380,7 +380,7 @@ def spread_interval(mels, n_bins: int, groups=None, n_boot: int = 200, seed: int
     def stat(idx, k):
         key = np.asarray(idx).tobytes()
         if key not in cache:
-            sp = metrics.position_spread(prof[idx], n_bins, None if g is None else g[idx])
+            sp = metrics.profile_spread(prof[idx], None if g is None else g[idx])
             cache[key] = metrics.thirds(np.repeat(sp, 3))
         return cache[key][k]
 
