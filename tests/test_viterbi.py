@@ -54,13 +54,42 @@ def test_pitch_track_is_plain_pyin_and_librosa_is_restored(monkeypatch):
     f = np.where(t < 1.0, 196.0, 220.0) * (1 + 0.01 * np.sin(2 * np.pi * 5 * t))
     y = (np.sin(2 * np.pi * np.cumsum(f) / sr) * np.exp(-3 * (t % 1.0))).astype(np.float32)
     y[int(0.6 * sr):int(1.0 * sr)] = 0  # a silent gap: unvoiced frames
-    before = librosa.sequence.viterbi
+    before = librosa.sequence.viterbi, librosa.sequence.transition_local
     got = estimate.pitch_track(y, sr)
+    again = estimate.pitch_track(y, sr)  # the cached set-up: the same track
+    assert np.array_equal(again.f0_hz, got.f0_hz, equal_nan=True)
     with pytest.raises(NotImplementedError), viterbi.in_librosa():
         librosa.sequence.viterbi(np.ones((2, 3)) / 2, np.eye(2), return_logp=True)
-    assert librosa.sequence.viterbi is before
+    assert (librosa.sequence.viterbi, librosa.sequence.transition_local) == before
     monkeypatch.setattr(viterbi, "in_librosa", contextlib.nullcontext)  # librosa decodes
     want = estimate.pitch_track(y, sr)
     assert np.array_equal(got.f0_hz, want.f0_hz, equal_nan=True)
     assert np.array_equal(got.voiced_prob, want.voiced_prob)
     assert 0.5 < np.isfinite(got.f0_hz).mean() < 1.0
+
+
+def test_set_up_is_cached_only_for_equal_inputs(monkeypatch):
+    """transition_local is librosa's (cached, read-only); the decoder reuses a matrix's bands
+    and logarithm only for an equal matrix: a changed matrix decodes as librosa does."""
+    with viterbi.in_librosa():
+        a = librosa.sequence.transition_local(40, 7, window="triangle", wrap=False)
+        b = librosa.sequence.transition_local(40, 7, window="triangle", wrap=False)
+        c = librosa.sequence.transition_local(np.int64(40), np.array([7] * 40),
+                                              window="triangle", wrap=False)  # unhashable
+    want = viterbi._ORIGINAL_LOCAL(40, 7, window="triangle", wrap=False)
+    assert a is b and not a.flags.writeable and np.array_equal(a, want)
+    assert np.array_equal(c, want)
+    calls = []
+    real = viterbi.band_runs
+    monkeypatch.setattr(viterbi, "band_runs", lambda t: calls.append(1) or real(t))
+    monkeypatch.setattr(viterbi, "_PREPARED", [])
+    rng = np.random.default_rng(3)
+    trans = _pyin_transition(30, 5, 0.99)
+    prob = rng.random((60, 50))
+    first = viterbi.viterbi(prob, trans)
+    assert np.array_equal(viterbi.viterbi(prob, trans.copy()), first) and calls == [1]
+    changed = trans.copy()
+    changed[3] = np.roll(changed[3], 9)  # another band for a few targets
+    got = viterbi.viterbi(prob, changed)
+    assert calls == [1, 1]
+    assert np.array_equal(got, viterbi._librosa_viterbi()(prob, changed))

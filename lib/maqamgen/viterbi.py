@@ -17,12 +17,20 @@ in-band candidate ``V[k] + log A[k, j]`` and ``max_k V[k] + C`` (an in-band ``k`
 source index wins, as ``numpy.argmax`` picks. The states are the same as librosa's, not merely
 close (``tests/test_viterbi.py`` compares them on pYIN's own inputs and on random ones).
 
+Set-up once: pYIN's transition matrix depends only on its bins, yet ``librosa.pyin`` builds it
+(``librosa.sequence.transition_local``, a window per state) on every call, and the decoder would
+find its bands and take its logarithm again each time. On a 1.5-s window these set-ups were two
+thirds of the whole pitch track (2.7 of 4.2 s for 32 windows). :func:`in_librosa` serves
+``transition_local`` from a cache, and :func:`viterbi` keeps the bands and logarithm of the last
+few matrices it saw (reused only for an equal matrix).
+
 Used in: lib/maqamgen/estimate.py
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import numpy as np
@@ -107,6 +115,25 @@ def _decode_kernel():
 
 _KERNEL = None
 _ORIGINAL = None
+_ORIGINAL_LOCAL = None
+_PREPARED: list = []  # [(transition, eps, runs, log_trans_t)], the latest first
+_PREPARED_MAX = 4
+
+
+def _prepared(transition: np.ndarray, eps: float):
+    """``(runs, log_trans_t)`` of ``transition`` (:func:`band_runs`, the transposed log with
+    ``eps``), from the cache when an equal matrix was prepared with the same ``eps``."""
+    for i, (t, e, runs, log_t) in enumerate(_PREPARED):
+        if e == eps and t.shape == transition.shape and np.array_equal(t, transition):
+            if i:
+                _PREPARED.insert(0, _PREPARED.pop(i))
+            return runs, log_t
+    runs = band_runs(transition)
+    log_t = (None if runs is None else
+             np.ascontiguousarray(np.log(np.asarray(transition, dtype=np.float64) + eps).T))
+    _PREPARED.insert(0, (np.array(transition, copy=True), eps, runs, log_t))
+    del _PREPARED[_PREPARED_MAX:]
+    return runs, log_t
 
 
 def _librosa_viterbi():
@@ -137,11 +164,10 @@ def viterbi(prob: np.ndarray, transition: np.ndarray, p_init: np.ndarray | None 
     S = prob.shape[-2]
     if transition.shape != (S, S):
         raise ValueError(f"transition has shape {transition.shape}, expected {(S, S)}")
-    runs = band_runs(transition)
+    eps = librosa.util.tiny(prob)  # as librosa: the smallest normal number of prob's type
+    runs, log_trans_t = _prepared(transition, eps)
     if runs is None or S > np.iinfo(np.uint16).max:
         return _librosa_viterbi()(prob, transition, p_init=p_init)
-    eps = librosa.util.tiny(prob)  # as librosa: the smallest normal number of prob's type
-    log_trans_t = np.ascontiguousarray(np.log(np.asarray(transition, dtype=np.float64) + eps).T)
     p0 = np.full(S, 1.0 / S) if p_init is None else np.asarray(p_init, dtype=np.float64)
     log_p_init = np.log(p0 + eps)
     floor = float(np.log(eps))
@@ -159,13 +185,33 @@ def in_librosa():
     is :func:`viterbi`; restored on exit."""
     import librosa.sequence
 
+    global _ORIGINAL_LOCAL
     _librosa_viterbi()
-    saved = librosa.sequence.viterbi
+    if _ORIGINAL_LOCAL is None:
+        _ORIGINAL_LOCAL = librosa.sequence.transition_local
+    saved = librosa.sequence.viterbi, librosa.sequence.transition_local
     librosa.sequence.viterbi = _as_librosa
+    librosa.sequence.transition_local = transition_local
     try:
         yield
     finally:
-        librosa.sequence.viterbi = saved
+        librosa.sequence.viterbi, librosa.sequence.transition_local = saved
+
+
+def transition_local(n_states, width, *, window="triangle", wrap: bool = False):
+    """``librosa.sequence.transition_local`` with the same arguments, cached (read-only) when
+    they are hashable (pYIN's are: numbers and a window name)."""
+    try:
+        return _transition_local_cached(n_states, width, window, wrap)
+    except TypeError:  # an unhashable argument (an array of widths, a window array)
+        return _ORIGINAL_LOCAL(n_states, width, window=window, wrap=wrap)
+
+
+@functools.lru_cache(maxsize=8)
+def _transition_local_cached(n_states, width, window, wrap):
+    out = _ORIGINAL_LOCAL(n_states, width, window=window, wrap=wrap)
+    out.setflags(write=False)
+    return out
 
 
 def _as_librosa(prob, transition, *, p_init=None, return_logp: bool = False):
