@@ -303,6 +303,8 @@ def test_window_maqam_reads_real_audio(smoke):
     w = ch06.window_maqam(y, sr, clip.maqam, clip.tonic_hz, window_s=2.0)
     assert len(w["given_ok"]) == int(len(y) / sr // 2.0) or len(w["given_ok"]) == int(len(y) / sr // 2.0) - 1
     assert sum(w["given_ok"]) >= 1  # real audio with the tonic given: mostly right
+    assert len(w["given"]) == len(w["given_ok"])
+    assert [g == clip.maqam for g in w["given"]] == w["given_ok"]  # the reading behind each verdict
 
 
 def test_ceiling_rows_wilson_and_nan_without_windows():

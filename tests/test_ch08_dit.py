@@ -186,8 +186,13 @@ def test_judge_model_reads_maqam_in_windows_of_the_pieces(setup):
                            frags.frames_bank(seed=0), windows=True)
     assert row["n_windows"] >= 2 * int(LCFG.piece_seconds)  # two pieces of at least 3 one-second windows
     assert 0.0 <= row["window_acc_lo"] <= row["window_acc"] <= row["window_acc_hi"] <= 1.0
+    reads = row["window_reads"]  # one (asked, read) per window, the maqamat in turn
+    assert len(reads) == row["n_windows"]
+    assert {a for a, _ in reads} == set(dit.maqamat[:2])
+    assert all(r is None or r in dit.maqamat for _, r in reads)
+    assert np.mean([a == r for a, r in reads]) == pytest.approx(row["window_acc"])
     plain = ch08.judge_model("dit", dit, ae.model, ev, DCFG, lcfg, tonic_of, frags.frames_bank(seed=0))
-    assert "window_acc" not in plain
+    assert "window_acc" not in plain and "window_reads" not in plain
 
 
 def test_decoded_detections_are_computed_once_per_content(setup, monkeypatch):
@@ -246,6 +251,30 @@ def test_real_control_ceiling(setup):
     assert ch08.real_control_ceiling(smoke, frags, lat, ae, n=0)["vibrato"]["original"]["n"] == 0
 
 
+def test_real_control_ceiling_asks_generators_for_the_real_plans(setup):
+    smoke, ae, lat, frags, spec, dit = setup
+    kw = dict(n=len(frags), gl_iter=2, seed=0, steps=2)
+    base = ch08.real_control_ceiling(smoke, frags, lat, ae, **kw)
+    c = ch08.real_control_ceiling(smoke, frags, lat, ae, generators={"DiT": dit}, **kw)
+    for k, d in c.items():
+        assert set(d) == {"original", "griffin-lim", "autoencoder", "DiT, asked", "DiT, not told"}
+        for row in ("original", "griffin-lim", "autoencoder"):  # the real rows are unchanged
+            assert d[row] == pytest.approx(base[k][row], nan_ok=True)
+        a, b = d["DiT, asked"], d["DiT, not told"]
+        assert a["n"] == b["n"] == d["autoencoder"]["n"]  # the same fragments, asked and not told
+        if a["n"]:
+            assert 0.0 <= a["f1_lo"] <= a["f1"] <= a["f1_hi"] <= 1.0
+            # paired over the same fragments: the mean difference is the difference of the means
+            assert a["diff"] == pytest.approx(a["f1"] - b["f1"], abs=1e-9)
+            assert a["diff_lo"] <= a["diff"] <= a["diff_hi"]
+    # the same arguments give the same numbers (seeded sampler, seeded Griffin-Lim)
+    again = ch08.real_control_ceiling(smoke, frags, lat, ae, generators={"DiT": dit}, **kw)
+    assert again["vibrato"]["DiT, asked"] == pytest.approx(c["vibrato"]["DiT, asked"], nan_ok=True)
+    plain = dataclasses.replace(dit, spec=ch08.dit_spec(DCFG, LCFG, lat.x.shape[1:], changes=(("ornaments", False),)))
+    with pytest.raises(ConfigError, match="without the ornament encoding"):
+        ch08.real_control_ceiling(smoke, frags, lat, ae, generators={"plain": plain}, **kw)
+
+
 def test_window_ceiling_reads_chapter_6_or_measures(setup, monkeypatch):
     smoke, ae, lat, frags, spec, dit = setup
     from maqamgen import results
@@ -262,3 +291,16 @@ def test_window_ceiling_reads_chapter_6_or_measures(setup, monkeypatch):
     for k in ("original", "round_trip"):
         r = measured[k]
         assert r["windows"] > 0 and 0.0 <= r["acc_lo"] <= r["acc"] <= r["acc_hi"] <= 1.0
+
+
+def test_window_confusion_counts_and_names_the_misreading():
+    reads = [("hijaz", "kurd"), ("rast", "rast"), ("hijaz", "hijaz"), ("hijaz", "kurd"),
+             ("hijaz", None), ("rast", "rast"), ("hijaz", "bayati")]
+    t = ch08.window_confusion(reads)
+    assert list(t.index) == ["hijaz", "rast"]  # the order asked
+    h, r = t.loc["hijaz"], t.loc["rast"]
+    assert (h["n"], h["right"], h["misread_as"], h["misread_n"]) == (5, 1, "kurd", 2)
+    assert h["share"] == pytest.approx(0.2) and 0.0 < h["share_lo"] < 0.2 < h["share_hi"] < 1.0
+    assert (r["n"], r["right"], r["misread_as"], r["misread_n"]) == (2, 2, "", 0)
+    assert ch08.window_confusion([("saba", None)]).loc["saba", "misread_as"] == "no pitch"
+    assert ch08.window_confusion([]).empty

@@ -218,3 +218,24 @@ def test_ornament_claim_reads_the_paired_difference_where_the_record_has_it():
     paired = {"vibrato": f1(-0.1, -0.2, -0.01), "slide": f1(0.0, -0.1, 0.1)}
     c = rc.claim_ornament_control({"08_dit": _rec({"control": control, "control_difference": paired})})
     assert c.verdict == "contradicted"
+
+
+def test_ornament_claim_also_reads_the_real_plans():
+    def f1(v, lo, hi):
+        return {"f1": v, "f1_lo": lo, "f1_hi": hi}
+    control = {"vibrato/asked": f1(0.20, 0.10, 0.30), "vibrato/not told": f1(0.08, 0.02, 0.15)}
+    paired = {"vibrato": f1(0.05, -0.01, 0.12)}  # the fixed span alone shows nothing
+    c = rc.claim_ornament_control({"08_dit": _rec({"control": control, "control_difference": paired})})
+    assert c.verdict == "not shown"
+    plans = {"vibrato": f1(0.14, 0.05, 0.25), "slide": f1(0.19, 0.03, 0.37)}
+    c = rc.claim_ornament_control({"08_dit": _rec({"control": control, "control_difference": paired,
+                                                   "plan_difference": plans})})
+    assert c.verdict == "reproduced" and "real plans: difference 0.14 [0.05, 0.25]" in c.figure
+    plans["slide"] = f1(-0.2, -0.3, -0.1)
+    c = rc.claim_ornament_control({"08_dit": _rec({"control": control, "control_difference": paired,
+                                                   "plan_difference": plans})})
+    assert c.verdict == "not shown"  # one kind each way
+    # a record from before the real plans were asked reads as it did
+    c = rc.claim_ornament_control({"08_dit": _rec({"control": control, "control_difference": paired,
+                                                   "plan_difference": {}})})
+    assert c.verdict == "not shown" and "real plans" not in c.figure

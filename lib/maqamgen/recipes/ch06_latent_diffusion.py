@@ -864,10 +864,11 @@ def window_maqam(y: np.ndarray, sr: int, maqam: str, tonic_hz: float, window_s: 
         ``given_ok`` (the asked maqam read with the asked tonic given), ``free_ok`` (read with no
         tonic given) and ``tonic_ok`` (the free estimate's tonic within 50 cents of the asked one,
         octaves ignored), each a bool list with one entry per window (a window with too little
-        pitch counts as wrong).
+        pitch counts as wrong), and ``given``, the maqam read with the tonic given in each window
+        (``None`` where there was too little pitch).
     """
     track = track if track is not None else estimate.pitch_track(y, sr)
-    out = {"given_ok": [], "free_ok": [], "tonic_ok": []}
+    out = {"given_ok": [], "free_ok": [], "tonic_ok": [], "given": []}
     for tw in _window_tracks(track, window_s):
         try:
             g = estimate.estimate_given_tonic(None, sr, tonic_hz, maqamat=maqamat, track=tw).maqam
@@ -879,6 +880,7 @@ def window_maqam(y: np.ndarray, sr: int, maqam: str, tonic_hz: float, window_s: 
         except estimate.EstimationError:
             free, t_ok = None, False
         out["given_ok"].append(g == maqam)
+        out["given"].append(g)
         out["free_ok"].append(free == maqam)
         out["tonic_ok"].append(t_ok)
     return out

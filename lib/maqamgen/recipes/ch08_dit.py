@@ -16,6 +16,8 @@ ornament control.
   on Chapter 4's grid, fragment-level maqam and intonation (:func:`judged_fragments`, also used
   to ask the models at other tonics), seams, hallucination and the maqam read in windows of long
   pieces.
+* :func:`window_confusion` -- the windows' readings by asked maqam: which maqam a generator
+  misses, and what it is read as instead.
 * :func:`window_ceiling` -- that window measure on real audio through the same decoder (Chapter
   6's record, or measured).
 * :func:`real_control_ceiling`, :func:`ornament_census` -- why control falls short: the F1 of real
@@ -270,7 +272,9 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
         second, stitching and decoding included), ``params``, ``train_s``, ``gen_s_per_audio_s``
         (fragments); with ``windows``,
         ``window_acc`` (share of windows read as the asked maqam, pooled over the pieces, with its
-        Wilson bounds) and ``n_windows``.
+        Wilson bounds), ``n_windows`` and ``window_reads``, a tuple of ``(asked, read)`` maqam
+        names, one per window (``read`` is ``None`` where a window had too little pitch; not a
+        scalar: take it out before making a table of rows).
     """
     from maqamgen.recipes import ch05_scaling as ch05
 
@@ -285,7 +289,7 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
            "in_scale": fr["in_scale"], "in_scale_lo": fr["in_scale_lo"], "in_scale_hi": fr["in_scale_hi"],
            "gen_s_per_audio_s": gen_s / (len(labels) * frag_s)}
     if pieces:
-        seams, hal, oks, rtf = [], [], [], []
+        seams, hal, oks, rtf, reads = [], [], [], [], []
         for k in range(dcfg.n_pieces):
             m = maqamat[k % len(maqamat)]
             p = ch06.generate_piece(trained, ae, "multidiffusion", lcfg.piece_seconds, maqamat.index(m), tonic_of[m],
@@ -295,8 +299,11 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
             rtf.append(p.audio_s / p.gen_s)
             if windows:
                 y = features.to_audio(p.mel, trained.normalizer, fcfg, sr, n_iter=lcfg.gl_iter, seed=seed + k)
-                oks += ch06.window_maqam(y, sr, m, tonic_of[m], lcfg.window_seconds, maqamat)["given_ok"]
+                w = ch06.window_maqam(y, sr, m, tonic_of[m], lcfg.window_seconds, maqamat)
+                oks += w["given_ok"]
+                reads += [(m, r) for r in w["given"]]
         if windows:
+            row["window_reads"] = tuple(reads)
             row["window_acc"], row["window_acc_lo"], row["window_acc_hi"] = (
                 metrics.wilson_interval(int(sum(oks)), len(oks)) if oks else (float("nan"),) * 3)
             row["n_windows"] = len(oks)
@@ -396,6 +403,35 @@ def ornament_probe(train: dict, test: dict, n_boot: int = 1000, level: float = 0
             "n_fragments": int(len(frags)), "chance": 1.0 / len(classes)}
 
 
+def window_confusion(reads) -> "pd.DataFrame":
+    """Per asked maqam, how the windows of :func:`judge_model`'s ``window_reads`` were read.
+
+    Args:
+        reads: ``(asked, read)`` maqam names, one per window (``read`` ``None``: too little pitch).
+
+    Returns:
+        A table indexed by the asked maqam (in order of first appearance) with ``n`` (windows),
+        ``right`` (read as asked), ``share`` with its Wilson bounds ``share_lo``/``share_hi``,
+        ``misread_as`` (the most frequent other reading; ``"no pitch"`` for ``None``, ``""``
+        when every window was read right) and ``misread_n`` (how many windows read so).
+    """
+    import pandas as pd
+
+    rows = {}
+    for a, r in reads:
+        rows.setdefault(a, []).append("no pitch" if r is None else r)
+    out = []
+    for a, rr in rows.items():
+        right = sum(r == a for r in rr)
+        wrong = [r for r in rr if r != a]
+        top = max(dict.fromkeys(wrong), key=wrong.count) if wrong else ""
+        p, lo, hi = metrics.wilson_interval(right, len(rr))
+        out.append({"asked": a, "n": len(rr), "right": right, "share": p, "share_lo": lo,
+                    "share_hi": hi, "misread_as": top, "misread_n": wrong.count(top) if wrong else 0})
+    cols = ["n", "right", "share", "share_lo", "share_hi", "misread_as", "misread_n"]
+    return pd.DataFrame(out, columns=["asked", *cols]).set_index("asked")
+
+
 def window_ceiling(corp, ae, lcfg, maqamat, profile: str | None = None) -> dict:
     """The ceiling of the window measure: real ``lcfg.window_seconds``-s windows read by the
     estimator (tonic given) from the original audio and after the autoencoder and Griffin-Lim.
@@ -451,7 +487,8 @@ def ornament_census(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: in
 
 
 def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato", "slide"), n: int = 24,
-                         gl_iter: int = 32, seed: int = 0, n_boot: int = 1000) -> dict:
+                         gl_iter: int = 32, seed: int = 0, n_boot: int = 1000, generators: dict | None = None,
+                         steps: int = 10, guidance_scale: float = 2.0) -> dict:
     """The ceiling of ornament control: real fragments "asked" for the ornaments they carry.
 
     For ``n`` fragments of ``frags`` (a fixed random order; those with a labelled ornament of the
@@ -464,6 +501,14 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
     generated fragment takes. A generator asked for exactly what a real fragment holds can score
     at most about (c); (b) - (c) is what the autoencoder loses.
 
+    ``generators`` are then asked for the same plans: each DiT (it must take the ``ornaments``
+    condition) generates one fragment per real one, with that fragment's maqam, its clip's tonic
+    and its per-frame ornament labels (``lat.ornaments``, as in training), and again with the same
+    prompts and noise not told (ornaments "unknown"). Both are decoded like (c) and scored
+    against the real fragment's labelled spans. Unlike :func:`ornament_control`, which asks for
+    one ornament over a fixed span (longer than any training note's: the ``book`` corpus's slides
+    last about 0.3 s, its vibratos about 0.8 s), this asks for plans the model has seen the like of.
+
     Args:
         corp: the corpus the fragments come from.
         frags: the fragments (:class:`maqamgen.features.PatchSet` of
@@ -471,27 +516,58 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
         lat: their latents, same order.
         ae: the autoencoder (:class:`maqamgen.recipes.ch06_latent_diffusion.TrainedNet`).
 
+        generators: ``{name: run.Trained}`` DiTs asked for the real plans (none by default).
+        steps, guidance_scale: their sampler (seed ``seed``).
+
     Returns:
         ``{kind: {"original": {"f1", "f1_lo", "f1_hi", "n"}, "griffin-lim": {...},
-        "autoencoder": {...}}}``: frame F1 per fragment holding the kind, averaged, with a
-        bootstrap interval over those fragments.
+        "autoencoder": {...}, "<name>, asked": {...}, "<name>, not told": {...}}}``: frame F1 per
+        fragment holding the kind, averaged, with a bootstrap interval over those fragments; each
+        ``"<name>, asked"`` entry also holds ``diff``, ``diff_lo``, ``diff_hi``, the paired
+        difference asked minus not told (:func:`maqamgen.metrics.paired_difference`).
+
+    Raises:
+        ConfigError: a generator that does not take the ornament condition.
     """
+    generators = dict(generators or {})
+    for name, g in generators.items():
+        if "ornaments" not in condition_keys(g.spec):
+            raise ConfigError(f"{name} was trained without the ornament encoding: it cannot be asked for ornaments")
     sr = int(corp.config["sr"])
     fcfg = frags.config
     hop_s = fcfg.hop_length / sr
     dur = frags.x.shape[-1] * hop_s
     clips = {c.id: c for c in corp.clips}
     order = np.random.default_rng(seed).permutation(len(frags))[: int(n)]
-    rec = ch06.decode(ae.model, lat.x[torch.as_tensor(order)]) if len(order) else None
-    scores = {k: {"original": [], "griffin-lim": [], "autoencoder": []} for k in kinds}
-    for j, i in enumerate(order):
+    idx = torch.as_tensor(order, dtype=torch.long)
+    rec = ch06.decode(ae.model, lat.x[idx]) if len(order) else None
+    rows = ("original", "griffin-lim", "autoencoder",
+            *(f"{g}, {a}" for g in generators for a in ("asked", "not told")))
+    scores = {k: {r: [] for r in rows} for k in kinds}
+    plans = []
+    for i in order:
         clip = clips[frags.clip_ids[i]]
         st = float(frags.starts[i]) * hop_s
-        asked = [(d.kind, max(d.start_s - st, 0.0), min(d.end_s - st, dur))
-                 for d in ornaments.note_labels(corp.notes(clip)[0])
-                 if d.kind in kinds and d.end_s > st and d.start_s < st + dur]
-        if not asked:
-            continue
+        plans.append([(d.kind, max(d.start_s - st, 0.0), min(d.end_s - st, dur))
+                      for d in ornaments.note_labels(corp.notes(clip)[0])
+                      if d.kind in kinds and d.end_s > st and d.start_s < st + dur])
+    held = [j for j, p in enumerate(plans) if p]  # the fragments that hold a kind scored
+    for name, g in generators.items():
+        sel = idx[torch.as_tensor(held, dtype=torch.long)]
+        for a, extra in (("asked", {"ornaments": lat.ornaments[sel]}), ("not told", None)):
+            if not held:
+                break
+            mel, _ = sample_with(g, ae.model, lat.labels[sel].numpy(), lat.tonic_hz[sel.numpy()], extra,
+                                 steps, guidance_scale, seed)
+            for j, (y, _, dets) in zip(held, decoded_detections(mel, frags.normalizer, fcfg, sr, gl_iter, seed)):
+                sc = ornaments.control_score(dets, plans[j], len(y) / sr, kinds=kinds)
+                for k in kinds:
+                    if any(x[0] == k for x in plans[j]):
+                        scores[k][f"{name}, {a}"].append(float(np.nan_to_num(sc[k]["f1"], nan=0.0)))
+    for j in held:
+        i, asked = order[j], plans[j]
+        clip = clips[frags.clip_ids[i]]
+        st = float(frags.starts[i]) * hop_s
         y, _ = corp.audio(clip)
         audio = {"original": np.asarray(y[int(round(st * sr)):int(round((st + dur) * sr))])}
         for name, mel in (("griffin-lim", frags.x[i]), ("autoencoder", rec[j])):
@@ -508,4 +584,8 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
         for name, v in scores[k].items():
             f1, lo, hi = (metrics.bootstrap_ci(v, n_boot=n_boot, seed=seed) if v else (float("nan"),) * 3)
             out[k][name] = {"f1": f1, "f1_lo": lo, "f1_hi": hi, "n": len(v)}
+        for g in generators:
+            a, b = scores[k][f"{g}, asked"], scores[k][f"{g}, not told"]
+            d = (metrics.paired_difference(a, b, n_boot=n_boot, seed=seed) if a else (float("nan"),) * 3)
+            out[k][f"{g}, asked"].update(zip(("diff", "diff_lo", "diff_hi"), d))
     return out

@@ -380,12 +380,19 @@ def claim_ornament_control(records: dict) -> Claim:
             signs.append(metrics.separation(ta[1:], tb[1:]))
             parts.append(f"{orn} F1 asked {fmt_interval(*ta)} vs not told {fmt_interval(*tb)}")
             figs.append(f"{orn}: {fmt_interval(*ta)} vs {fmt_interval(*tb)}")
+    for orn, d in (r.get("plan_difference") or {}).items():  # asked for real fragments' ornament plans
+        td = _triple(d, "f1")
+        if _has_bounds(td):
+            signs.append(metrics.separation(td[1:], 0.0))
+            parts.append(f"{orn} asked as real fragments' notes carry it, paired difference {fmt_interval(*td)}")
+            figs.append(f"{orn}, real plans: difference {fmt_interval(*td)}")
     if not signs:
         return _open(key, claim, ch, "the record holds no intervals for ornament control")
     verdict = ("reproduced" if 1 in signs and -1 not in signs else
                "contradicted" if -1 in signs and 1 not in signs else "not shown")
     return Claim(key, claim, ch, verdict, "; ".join(figs),
-                 "ornaments detected in the asked span, with and without the ornament asked for: " + "; ".join(parts))
+                 "ornaments detected in the asked span (a fixed span, or the spans a real fragment's notes carry), "
+                 "with and without the ornaments asked for: " + "; ".join(parts))
 
 
 CLAIMS = (claim_fft_unreliable, claim_outer_thirds, claim_gaussian_long_term, claim_large_inputs,
