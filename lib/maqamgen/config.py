@@ -575,8 +575,10 @@ class DiTChapterConfig:
             build of 1c3aeda, 2026-12-06), and asking cost about 8 s a row.
         control_span: ``(start, end)`` of the asked span as fractions of the fragment.
         n_pieces: long pieces per model (judged for seams and middle-part hallucination, and in
-            10-s windows for the asked maqam), the maqamat in turn: 6 at ``book`` (was 3, which
-            read only three maqamat's windows: 18 windows, an interval of about +-0.15).
+            10-s windows for the asked maqam), the maqamat in turn: 8 at ``book``, one per maqam
+            of the corpus (was 6, which left kurd and ajam out of the window measure: on
+            2026-12-06, 8 pieces of the reference DiT read kurd right in 6 windows of 6 and
+            ajam in 3 of 6; was 3 before that: 18 windows, an interval of about +-0.15).
         torch_threads: torch threads while the chapter runs (0: torch's default; :data:`BOOK_THREADS`).
     """
 
@@ -602,7 +604,7 @@ class DiTChapterConfig:
     control_kinds: tuple[str, ...] = ("vibrato", "slide")
     ablation_control_kinds: tuple[str, ...] = ("slide",)
     control_span: tuple[float, float] = (0.3, 0.7)
-    n_pieces: int = 6
+    n_pieces: int = 8
     torch_threads: int = BOOK_THREADS
 
 
