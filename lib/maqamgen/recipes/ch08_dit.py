@@ -515,7 +515,6 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
             :func:`maqamgen.recipes.ch06_latent_diffusion.encode_fragments`).
         lat: their latents, same order.
         ae: the autoencoder (:class:`maqamgen.recipes.ch06_latent_diffusion.TrainedNet`).
-
         generators: ``{name: run.Trained}`` DiTs asked for the real plans (none by default).
         steps, guidance_scale: their sampler (seed ``seed``).
 
@@ -552,20 +551,23 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
                       for d in ornaments.note_labels(corp.notes(clip)[0])
                       if d.kind in kinds and d.end_s > st and d.start_s < st + dur])
     held = [j for j, p in enumerate(plans) if p]  # the fragments that hold a kind scored
-    for name, g in generators.items():
-        sel = idx[torch.as_tensor(held, dtype=torch.long)]
+
+    def score(row: str, dets, plan, seconds: float) -> None:
+        """The F1 of each kind the plan holds, into ``scores[kind][row]``."""
+        sc = ornaments.control_score(dets, plan, seconds, kinds=kinds)
+        for k in kinds:
+            if any(x[0] == k for x in plan):
+                scores[k][row].append(float(np.nan_to_num(sc[k]["f1"], nan=0.0)))
+
+    sel = idx[torch.as_tensor(held, dtype=torch.long)]
+    for name, g in (generators.items() if held else ()):
         for a, extra in (("asked", {"ornaments": lat.ornaments[sel]}), ("not told", None)):
-            if not held:
-                break
             mel, _ = sample_with(g, ae.model, lat.labels[sel].numpy(), lat.tonic_hz[sel.numpy()], extra,
                                  steps, guidance_scale, seed)
             for j, (y, _, dets) in zip(held, decoded_detections(mel, frags.normalizer, fcfg, sr, gl_iter, seed)):
-                sc = ornaments.control_score(dets, plans[j], len(y) / sr, kinds=kinds)
-                for k in kinds:
-                    if any(x[0] == k for x in plans[j]):
-                        scores[k][f"{name}, {a}"].append(float(np.nan_to_num(sc[k]["f1"], nan=0.0)))
+                score(f"{name}, {a}", dets, plans[j], len(y) / sr)
     for j in held:
-        i, asked = order[j], plans[j]
+        i = order[j]
         clip = clips[frags.clip_ids[i]]
         st = float(frags.starts[i]) * hop_s
         y, _ = corp.audio(clip)
@@ -573,11 +575,7 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
         for name, mel in (("griffin-lim", frags.x[i]), ("autoencoder", rec[j])):
             audio[name] = features.to_audio(mel, frags.normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + j)
         for name, a in audio.items():
-            dets = ornaments.detect(trackers.fcpe_track(a, sr), a, sr)
-            sc = ornaments.control_score(dets, asked, len(a) / sr, kinds=kinds)
-            for k in kinds:
-                if any(x[0] == k for x in asked):
-                    scores[k][name].append(float(np.nan_to_num(sc[k]["f1"], nan=0.0)))
+            score(name, ornaments.detect(trackers.fcpe_track(a, sr), a, sr), plans[j], len(a) / sr)
     out = {}
     for k in kinds:
         out[k] = {}
