@@ -8,6 +8,13 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1]
 
 import pytest  # noqa: E402
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # ``make unit`` runs the tests in one process per core: one torch thread each, not two
+    # threads per process contending for the same two cores
+    import torch  # noqa: E402
+
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def root() -> Path:
