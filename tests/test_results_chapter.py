@@ -143,6 +143,16 @@ def test_model_table_formats_intervals_and_plots(tmp_path, monkeypatch):
     plt.close(fig)
 
 
+def test_fmt_difference_and_side_of_zero():
+    assert rc.fmt_difference(0.14, 0.05, 0.24) == "+0.14 [+0.05, +0.24]"
+    assert rc.fmt_difference(-0.02, -0.09, 0.15) == "-0.02 [-0.09, +0.15]"
+    assert rc.fmt_difference(0.5, None, math.nan) == "+0.50" and rc.fmt_difference(None, 0, 1) == "n/a"
+    assert rc.fmt_difference(np.float64(3), 1, 5, digits=0) == "+3 [+1, +5]"
+    assert rc.side_of_zero(0.05, 0.24) == "above" and rc.side_of_zero(-0.3, -0.01) == "below"
+    assert rc.side_of_zero(-0.09, 0.15) == "not distinguishable from"
+    assert rc.side_of_zero(0.0, 0.2) == "not distinguishable from"  # touching 0 is not apart
+
+
 def test_fmt_interval():
     assert rc.fmt_interval(0.5, 0.25, 0.75) == "0.50 [0.25, 0.75]"
     assert rc.fmt_interval(0.5, None, None) == "0.50" and rc.fmt_interval(None, 0, 1) == "n/a"
@@ -211,7 +221,7 @@ def test_ornament_claim_reads_the_paired_difference_where_the_record_has_it():
     assert c.verdict == "not shown" and "difference" not in c.figure  # the separate intervals overlap
     paired = {"vibrato": f1(0.12, 0.04, 0.20), "slide": f1(0.10, -0.02, 0.21)}
     c = rc.claim_ornament_control({"08_dit": _rec({"control": control, "control_difference": paired})})
-    assert c.verdict == "reproduced" and "difference 0.12 [0.04, 0.20]" in c.figure
+    assert c.verdict == "reproduced" and "difference +0.12 [+0.04, +0.20]" in c.figure
     paired["slide"] = f1(-0.10, -0.18, -0.03)
     c = rc.claim_ornament_control({"08_dit": _rec({"control": control, "control_difference": paired})})
     assert c.verdict == "not shown"  # one kind each way
@@ -230,7 +240,7 @@ def test_ornament_claim_also_reads_the_real_plans():
     plans = {"vibrato": f1(0.14, 0.05, 0.25), "slide": f1(0.19, 0.03, 0.37)}
     c = rc.claim_ornament_control({"08_dit": _rec({"control": control, "control_difference": paired,
                                                    "plan_difference": plans})})
-    assert c.verdict == "reproduced" and "real plans: difference 0.14 [0.05, 0.25]" in c.figure
+    assert c.verdict == "reproduced" and "real plans: difference +0.14 [+0.05, +0.25]" in c.figure
     plans["slide"] = f1(-0.2, -0.3, -0.1)
     c = rc.claim_ornament_control({"08_dit": _rec({"control": control, "control_difference": paired,
                                                    "plan_difference": plans})})

@@ -82,6 +82,33 @@ def fmt_interval(value, lo, hi, digits: int = 2) -> str:
     return f"{float(value):.{digits}f}"
 
 
+def fmt_difference(value, lo, hi, digits: int = 2) -> str:
+    """A difference with its signs, ``"+v [lo, +hi]"`` (``"n/a"`` for a missing value; the
+    bounds left out when missing), so that its side of 0 reads at a glance.
+
+    Used in: book/part3/08_dit.md
+    """
+    def ok(x):
+        return x is not None and np.isfinite(float(x))
+
+    if not ok(value):
+        return "n/a"
+    if ok(lo) and ok(hi):
+        return f"{float(value):+.{digits}f} [{float(lo):+.{digits}f}, {float(hi):+.{digits}f}]"
+    return f"{float(value):+.{digits}f}"
+
+
+def side_of_zero(lo, hi) -> str:
+    """Where a difference's interval ``[lo, hi]`` lies against 0, in the words of a sentence
+    "... (``above`` / ``below`` / ``not distinguishable from`` 0)"
+    (:func:`maqamgen.metrics.separation`).
+
+    Used in: book/part3/08_dit.md
+    """
+    return {1: "above", -1: "below"}.get(metrics.separation((lo, hi), 0.0),
+                                          "not distinguishable from")
+
+
 def _triple(d: dict, key: str) -> tuple:
     return d.get(key), d.get(f"{key}_lo"), d.get(f"{key}_hi")
 
@@ -374,8 +401,8 @@ def claim_ornament_control(records: dict) -> Claim:
         if _has_bounds(td):  # the same prompts and noise, asked and not: the paired difference decides
             signs.append(metrics.separation(td[1:], 0.0))
             parts.append(f"{orn} F1 asked {fmt_interval(*ta)} vs not told {fmt_interval(*tb)}, "
-                         f"paired difference {fmt_interval(*td)}")
-            figs.append(f"{orn}: {fmt_interval(*ta)} vs {fmt_interval(*tb)} (difference {fmt_interval(*td)})")
+                         f"paired difference {fmt_difference(*td)}")
+            figs.append(f"{orn}: {fmt_interval(*ta)} vs {fmt_interval(*tb)} (difference {fmt_difference(*td)})")
         elif _has_bounds(ta, tb):
             signs.append(metrics.separation(ta[1:], tb[1:]))
             parts.append(f"{orn} F1 asked {fmt_interval(*ta)} vs not told {fmt_interval(*tb)}")
@@ -384,8 +411,8 @@ def claim_ornament_control(records: dict) -> Claim:
         td = _triple(d, "f1")
         if _has_bounds(td):
             signs.append(metrics.separation(td[1:], 0.0))
-            parts.append(f"{orn} asked as real fragments' notes carry it, paired difference {fmt_interval(*td)}")
-            figs.append(f"{orn}, real plans: difference {fmt_interval(*td)}")
+            parts.append(f"{orn} asked as real fragments' notes carry it, paired difference {fmt_difference(*td)}")
+            figs.append(f"{orn}, real plans: difference {fmt_difference(*td)}")
     if not signs:
         return _open(key, claim, ch, "the record holds no intervals for ornament control")
     verdict = ("reproduced" if 1 in signs and -1 not in signs else
