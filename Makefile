@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.maqamgen-installed
 # unit-test processes (pytest-xdist): the 2-core machine's cores, each test process on one torch
-# thread (tests/conftest.py); 7.6 min on one process, 4.2 min on two (2026-12-06, fresh cache)
+# thread (tests/conftest.py); 7.6 min on one process, 4.2 to 5.1 min on two (2026-12-06, cold cache)
 UNIT_WORKERS ?= 2
 
 export PYTHONHASHSEED := 0
