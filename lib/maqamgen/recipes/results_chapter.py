@@ -70,32 +70,27 @@ class Claim:
         return SECTIONS[self.key]
 
 
-def fmt_interval(value, lo, hi, digits: int = 2) -> str:
-    """``"v [lo, hi]"`` (``"n/a"`` for a missing value; the bounds left out when missing)."""
+def fmt_interval(value, lo, hi, digits: int = 2, sign: str = "") -> str:
+    """``"v [lo, hi]"`` (``"n/a"`` for a missing value; the bounds left out when missing);
+    ``sign="+"`` writes every sign (:func:`fmt_difference`)."""
     def ok(x):
         return x is not None and np.isfinite(float(x))
 
+    def f(x):
+        return f"{float(x):{sign}.{digits}f}"
+
     if not ok(value):
         return "n/a"
-    if ok(lo) and ok(hi):
-        return f"{float(value):.{digits}f} [{float(lo):.{digits}f}, {float(hi):.{digits}f}]"
-    return f"{float(value):.{digits}f}"
+    return f"{f(value)} [{f(lo)}, {f(hi)}]" if ok(lo) and ok(hi) else f(value)
 
 
 def fmt_difference(value, lo, hi, digits: int = 2) -> str:
-    """A difference with its signs, ``"+v [lo, +hi]"`` (``"n/a"`` for a missing value; the
+    """A difference with its signs, ``"+v [+lo, +hi]"`` (``"n/a"`` for a missing value; the
     bounds left out when missing), so that its side of 0 reads at a glance.
 
     Used in: book/part3/08_dit.md
     """
-    def ok(x):
-        return x is not None and np.isfinite(float(x))
-
-    if not ok(value):
-        return "n/a"
-    if ok(lo) and ok(hi):
-        return f"{float(value):+.{digits}f} [{float(lo):+.{digits}f}, {float(hi):+.{digits}f}]"
-    return f"{float(value):+.{digits}f}"
+    return fmt_interval(value, lo, hi, digits, sign="+")
 
 
 def side_of_zero(lo, hi) -> str:
