@@ -9,6 +9,9 @@ STAMP := $(VENV)/.maqamgen-installed
 # unit-test processes (pytest-xdist): the 2-core machine's cores, each test process on one torch
 # thread (tests/conftest.py); 7.6 min on one process, 4.2 to 5.1 min on two (2026-12-06, cold cache)
 UNIT_WORKERS ?= 2
+# smoke pages and nbval processes at once: each smoke page runs on one torch thread, so two use
+# both cores (tests/nbval_jobs.py; maqamgen book --jobs)
+SMOKE_JOBS ?= 2
 
 export PYTHONHASHSEED := 0
 export NUMBA_CACHE_DIR := $(CURDIR)/data/cache/numba
@@ -38,10 +41,10 @@ unit: $(STAMP)
 	$(PY) -m pytest -q -n $(UNIT_WORKERS) tests lib --doctest-modules -m "not browser"
 
 notebooks: $(STAMP)
-	$(PY) -m maqamgen.cli book --profile smoke --no-html
+	$(PY) -m maqamgen.cli book --profile smoke --no-html --jobs $(SMOKE_JOBS)
 
 nbval: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env _build/executed/smoke
+	$(PY) tests/nbval_jobs.py --jobs $(SMOKE_JOBS) _build/executed/smoke
 	MAQAMGEN_REQUIRE_RECORDS=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_schema_records.py
 
 html: $(STAMP)

@@ -256,3 +256,65 @@ def test_kernel_can_still_be_interrupted_while_running():
 
     content = asyncio.run(go())
     assert content["status"] == "error" and content["ename"] == "KeyboardInterrupt"
+
+
+def test_schedule_runs_a_chapter_after_what_it_reads_and_the_results_pages_last(root):
+    todo = book.resolve([])
+    results = book._results_pages(root)
+    assert results == {"results", "cards", "listening"}
+
+    def order(jobs: int) -> list[list[str]]:
+        """Waves of a build whose pages all take the same time, ``jobs`` at a time."""
+        done, waves = set(), []
+        while len(done) < len(todo):
+            wave = []
+            for _ in range(jobs):
+                md = book.schedule(todo, done, set(wave), results)
+                if md is None:
+                    break
+                wave.append(md.stem)
+            assert wave, f"nothing may start after {sorted(done)}"
+            waves.append(wave)
+            done |= set(wave)
+        return waves
+
+    assert [s for w in order(1) for s in w] == [md.stem for md in todo]  # one job: reading order
+    waves = order(2)
+    at = {s: i for i, w in enumerate(waves) for s in w}
+    for page, needs in book.WAITS_FOR.items():
+        assert all(at[n] < at[page] for n in needs), (page, waves)
+    chapters_ = [md.stem for md in todo if md.stem not in results]
+    assert min(at[r] for r in results) > max(at[c] for c in chapters_)
+    assert len(waves) < len(todo)  # two at a time is shorter
+    # a chapter waits only for the pages asked for: Chapter 8 alone starts at once
+    only8 = book.resolve(["08_dit", "results"])
+    assert book.schedule(only8, set(), set(), results).stem == "08_dit"
+    assert book.schedule(only8, set(), {"08_dit"}, results) is None
+
+
+def test_jobs_must_be_positive(capsys):
+    assert main(["book", "--profile", "smoke", "--jobs", "0", "--no-html"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_nbval_jobs_split_balances_recorded_time(tmp_path):
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("nbval_jobs", book.repo_root() / "tests" / "nbval_jobs.py")
+    nj = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nj)
+    costs = {tmp_path / f"{k}.ipynb": c for k, c in zip("abcdef", (113, 80, 53, 45, 38, 27))}
+    groups = nj.split(costs, 2)
+    assert sorted(p for g in groups for p in g) == sorted(costs)
+    loads = sorted(sum(costs[p] for p in g) for g in groups)
+    assert loads == [171, 185]  # longest first: 113+45+27 and 80+53+38
+    assert nj.split(costs, 1) == [sorted(costs)] and len(nj.split(costs, 9)) == 6
+    cell = {"cell_type": "code", "metadata": {"execution": {
+        "iopub.execute_input": "2026-12-07T00:00:00.5Z", "shell.execute_reply": "2026-12-07T00:00:02Z"}}}
+    nb = tmp_path / "part" / "x.ipynb"
+    nb.parent.mkdir()
+    nb.write_text(json.dumps({"cells": [cell, cell, {"cell_type": "markdown", "metadata": {}}]}))
+    (tmp_path / "part" / ".x.running.ipynb").write_text("{}")
+    assert nj.recorded_seconds(nb) == pytest.approx(3.0)
+    assert nj.notebooks(tmp_path / "part") == [nb]

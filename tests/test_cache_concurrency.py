@@ -341,3 +341,40 @@ def test_lock_excludes_and_a_killed_holder_releases_it(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_two_askers_of_the_judge_tracks_and_the_autoencoder_build_each_once(smoke_cache, monkeypatch):
+    """Chapters run side by side (``maqamgen book --jobs 2``) ask for the same judge pitch tracks
+    and the same Chapter 6 autoencoder: one process builds, the other waits and reads it."""
+    from maqamgen import judge
+    from maqamgen.recipes import ch06_latent_diffusion as ch06
+
+    d, cache, _ = smoke_cache
+    monkeypatch.setenv(runtime.CACHE_ENV, str(cache))
+    corp = corpus.load("smoke", progress=False)
+    built = []
+    real_tracks = judge._build_tracks
+
+    def slow_tracks(*a, **kw):
+        built.append("tracks")
+        time.sleep(0.3)  # the other thread is surely waiting on the lock by now
+        return real_tracks(*a, **kw)
+
+    monkeypatch.setattr(judge, "_build_tracks", slow_tracks)
+    out = [None, None]
+    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, judge.corpus_tracks(corp, workers=1)))
+               for i in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert built == ["tracks"] and out[0] is not None and sorted(out[0]) == sorted(out[1])
+
+    calls = _count_training(monkeypatch)
+    fcfg = FeatureConfig(n_mels=32, frames=32, f_min=50.0, f_max=1500.0)
+    tcfg = TrainConfig(steps=2, batch_size=8, progress=False, ckpt_every=100, log_every=1, seed=11)
+    nets = [None, None]
+    threads = [threading.Thread(target=lambda i=i: nets.__setitem__(
+        i, ch06.train_autoencoder(corp, fcfg, "tiny", tcfg, crop_frames=32))) for i in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(calls) == 1, "the autoencoder was trained twice into one cache folder"
+    assert sorted(n.cached for n in nets) == [False, True] and nets[0].out_dir == nets[1].out_dir

@@ -536,12 +536,96 @@ def render(profile: str, strict: bool = False, root: Path | None = None) -> Path
     return target / "index.html"
 
 
+WAITS_FOR: dict[str, tuple[str, ...]] = {
+    "04_unet_ddpm": ("03_pca_gaussian",),
+    "08_dit": ("06_latent_diffusion",),
+}
+"""With ``--jobs`` above 1, chapters that start only after others have finished: each reads what
+the other trains (Chapter 3's judge; Chapter 6's autoencoder and latent U-Net). The cache locks
+(:func:`maqamgen.runtime.locked`) would make the second wait anyway; declared here, its process
+runs another chapter meanwhile. The pages of the ``Results`` part wait for every chapter (they
+read the results store)."""
+
+RESULTS_CAPTION = "Results"
+
+
+def _results_pages(root: Path) -> set[str]:
+    """Stems of the pages under the ``Results`` caption of ``_toc.yml``."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    return {Path(f).stem for part in toc.get("parts", []) if part.get("caption") == RESULTS_CAPTION
+            for f in _toc_files(part)}
+
+
+def schedule(todo: list[Path], done: set[str], running: set[str], results: set[str]) -> Path | None:
+    """The first page of ``todo`` (reading order) that may start now: its :data:`WAITS_FOR`
+    chapters, and for a results page every other page of ``todo``, are in ``done`` or not asked
+    for. ``None`` when every remaining page waits."""
+    asked = {md.stem for md in todo}
+    for md in todo:
+        if md.stem in done or md.stem in running:
+            continue
+        needs = set(WAITS_FOR.get(md.stem, ()))
+        if md.stem in results:
+            needs |= {s for s in asked if s not in results}
+        if (needs & asked) <= done:
+            return md
+    return None
+
+
+def _execute_all(todo: list[Path], profile: str, params: dict, force: bool, jobs: int,
+                 root: Path) -> None:
+    """Execute ``todo`` in ``jobs`` processes (:func:`schedule` picks the next page); a page that
+    fails stops new starts, the running ones finish, and its error is raised."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    results = _results_pages(root)
+    done: set[str] = set()
+    running: dict = {}
+    failed: list[BaseException] = []
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch threads
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        while True:
+            while not failed and len(running) < jobs:
+                md = schedule(todo, done, {m.stem for m in running.values()}, results)
+                if md is None:
+                    break
+                running[pool.submit(execute, md, profile, params, force)] = md
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                md = running.pop(fut)
+                rel = md.relative_to(root)
+                try:
+                    _, ran, secs = fut.result()
+                except BaseException as e:  # noqa: BLE001 - reported once the others finish
+                    print(f"[{profile}] {rel} ... failed", flush=True)
+                    failed.append(e)
+                    continue
+                done.add(md.stem)
+                print(f"[{profile}] {rel} ... " + (f"ran in {secs:.1f} s" if ran else "cached (unchanged)"),
+                      flush=True)
+    if failed:
+        raise failed[0]
+
+
 def main(profile: str = "book", only: list[str] | None = None, params: dict | None = None,
          build: bool = True, strict: bool = False, force: bool = False,
-         sync: bool = False) -> int:
-    """``maqamgen book``: check pairs, execute chapters, render HTML."""
+         sync: bool = False, jobs: int = 1) -> int:
+    """``maqamgen book``: check pairs, execute chapters, render HTML.
+
+    ``jobs`` above 1 executes pages in that many processes at once (:data:`WAITS_FOR`): for a
+    profile of one torch thread a page (``smoke``) on a machine of as many cores. The ``book``
+    profile's chapters take both cores each (:data:`maqamgen.config.BOOK_THREADS`) and report
+    their own wall times: build it with one job.
+    """
     root = repo_root()
     get_profile(profile)
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     pages = chapters(root)
     if sync:
         for ipynb in sync_all(root):
@@ -552,17 +636,21 @@ def main(profile: str = "book", only: list[str] | None = None, params: dict | No
                             + "\nrun `maqamgen sync` (the .md is the source)")
     todo = resolve(only or [], root)
     total = time.perf_counter()
-    for md in todo:
-        rel = md.relative_to(root)
-        print(f"[{profile}] {rel} ...", end=" ", flush=True)
-        out, ran, secs = execute(md, profile, params, force=force)
-        print(f"ran in {secs:.1f} s" if ran else "cached (unchanged)", flush=True)
-    print(f"[{profile}] executed {len(todo)} page(s) in {time.perf_counter() - total:.1f} s")
+    if jobs > 1 and len(todo) > 1:
+        _execute_all(todo, profile, dict(params or {}), force, jobs, root)
+    else:
+        for md in todo:
+            rel = md.relative_to(root)
+            print(f"[{profile}] {rel} ...", end=" ", flush=True)
+            out, ran, secs = execute(md, profile, params, force=force)
+            print(f"ran in {secs:.1f} s" if ran else "cached (unchanged)", flush=True)
+    print(f"[{profile}] executed {len(todo)} page(s) in {time.perf_counter() - total:.1f} s"
+          + (f" ({jobs} jobs)" if jobs > 1 and len(todo) > 1 else ""))
     if build:
         index = render(profile, strict=strict, root=root)
         print(f"\nThe book is at {index}\nopen it with: xdg-open {index}  (or file://{index})")
     return 0
 
 
-__all__ = ["chapters", "resolve", "pair_problems", "sync_pair", "execute", "stage_site",
-           "render", "main", "PROFILES"]
+__all__ = ["chapters", "resolve", "pair_problems", "sync_pair", "execute", "schedule", "stage_site",
+           "render", "main", "PROFILES", "WAITS_FOR"]

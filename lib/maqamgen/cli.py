@@ -75,7 +75,7 @@ def _cmd_book(args: argparse.Namespace) -> int:
     params = dict(_parse_param(p) for p in args.param)
     return book.main(profile=args.profile, only=args.only, params=params,
                      build=not args.no_html, strict=args.strict, force=args.force,
-                     sync=args.sync)
+                     sync=args.sync, jobs=args.jobs)
 
 
 def _cmd_corpus(args: argparse.Namespace) -> int:
@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="re-execute even when the cache is current")
     b.add_argument("--sync", action="store_true",
                    help="first rewrite each paired .ipynb from its .md source (jupytext)")
+    b.add_argument("--jobs", type=int, default=1,
+                   help="pages executed at once (default 1; 2 suits the one-thread smoke profile "
+                        "on two cores; the book profile takes both cores a page)")
     b.set_defaults(func=_cmd_book)
 
     y = sub.add_parser("sync", help="rewrite each chapter's paired .ipynb from its .md source")

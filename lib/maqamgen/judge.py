@@ -157,11 +157,17 @@ def corpus_tracks(corp, fcfg=None, normalizer=None, gl_iter: int = 32, workers: 
                           "norm": None if normalizer is None else normalizer.to_dict(),
                           "gl_iter": gl_iter}, 12)
     path = runtime.cache_dir("judge") / f"tracks-{key}.npz"
-    if path.exists():
-        try:
-            return _read_tracks(path)
-        except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt, never trusted
-            pass
+    with runtime.locked(path):  # two processes asking at once compute it once
+        if path.exists():
+            try:
+                return _read_tracks(path)
+            except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt, never trusted
+                pass
+        return _build_tracks(path, corp, fcfg, normalizer, gl_iter, workers, progress)
+
+
+def _build_tracks(path, corp, fcfg, normalizer, gl_iter, workers, progress) -> dict:
+    """:func:`corpus_tracks`' computation, written atomically to ``path``."""
     jobs = [(c.audio_path, c.id, corp.config["sr"], fcfg, normalizer, gl_iter) for c in corp.clips]
     out = {}
     if workers > 1:
@@ -582,8 +588,6 @@ def get_judge(corp, fcfg=None, normalizer=None, gl_iter: int = 32, seed: int = 0
 
     Used in: lib/maqamgen/evaluation.py, benchmarks/bench_judge.py
     """
-    import time
-
     tracks = corpus_tracks(corp, fcfg, normalizer, gl_iter, workers, progress)
     kinds = ("real", "gl") if fcfg is not None else ("real",)
     key = runtime.digest({"v": JUDGE_VERSION, "tracks": sorted(tracks)[:3], "corpus": corp.hash,
@@ -593,11 +597,19 @@ def get_judge(corp, fcfg=None, normalizer=None, gl_iter: int = 32, seed: int = 0
                           "stride": TRAIN_STRIDE_S, "hidden": HIDDEN, "ib": INTERVAL_BIN_CENTS,
                           "tol": TONIC_TOL_BINS, "track": _track_settings()}, 12)
     path = runtime.cache_dir("judge") / f"judge-{key}.npz"
-    if path.exists() and path.with_suffix(".json").exists() and not force:
-        try:
-            return _read_judge(path)
-        except Exception:  # noqa: BLE001 - a damaged cache entry is retrained, never trusted
-            pass
+    with runtime.locked(path):  # two processes asking at once train it once
+        if path.exists() and path.with_suffix(".json").exists() and not force:
+            try:
+                return _read_judge(path)
+            except Exception:  # noqa: BLE001 - a damaged cache entry is retrained, never trusted
+                pass
+        return _fit_judge(path, corp, tracks, kinds, window_s, seed, key)
+
+
+def _fit_judge(path, corp, tracks, kinds, window_s: float, seed: int, key: str) -> "Judge":
+    """:func:`get_judge`'s training, written atomically to ``path``."""
+    import time
+
     t0 = time.perf_counter()
     train = concat(*[clip_windows(corp, tracks, "train", k, TRAIN_STRIDE_S, window_s=window_s) for k in kinds])
     val = concat(*[clip_windows(corp, tracks, "validation", k, EVAL_STRIDE_S, window_s=window_s) for k in kinds])

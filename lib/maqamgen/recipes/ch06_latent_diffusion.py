@@ -27,6 +27,7 @@ Written for Chapter 6 (book/part1/06_latent_diffusion.md).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -67,6 +68,12 @@ def _code_digest(*modules) -> str:
 
 def _train_dict(cfg: TrainConfig) -> dict:
     return {k: v for k, v in cfg.to_dict().items() if k not in _RUN_ONLY}
+
+
+def _cache_lock(out: Path, cached_dir: bool):
+    """:func:`maqamgen.runtime.locked` on a cache entry's folder (two processes asking for the same
+    network at once: one trains it, the other then reads it); no lock for a folder the caller chose."""
+    return runtime.locked(out) if cached_dir else contextlib.nullcontext()
 
 
 def _cached(out: Path, key_blob: dict, steps: int) -> dict | None:
@@ -170,27 +177,28 @@ def train_autoencoder(corp, fcfg: FeatureConfig, preset: str = "book", train_cfg
     out = Path(out_dir) if out_dir is not None else runtime.cache_dir("ch06", "ae", runtime.digest(key_blob))
     torch.manual_seed(train_cfg.seed)  # the initial weights are part of the seeded run
     model = ae_mod.Autoencoder(ae_cfg)
-    rec = _cached(out, key_blob, train_cfg.steps) if (cached_dir or resume) else None
-    if rec is not None:
-        trainer.load_checkpoint(out, model)
-        return TrainedNet(model.eval(), data.normalizer, ccfg, data.sr, trainer.read_losses(out),
-                          float(rec["seconds"]), out, True, len(data))
-    t0 = time.time()
-    res = trainer.train(model, data.dataset(), ae_mod.autoencoder_loss, train_cfg, out, resume=resume)
-    net = res.ema_model().cpu().eval()
-    ae_mod.fit_latent_scale(net, data, max_items=latent_items)
-    # the scaled buffers travel with the checkpoint's weights: store them in the EMA and raw weights
-    ck = trainer.read_checkpoint(out / trainer.CHECKPOINT)
-    for part in (ck.get("ema") or {}).get("shadow"), ck.get("model"):
-        if isinstance(part, dict):
-            part["latent_shift"] = net.latent_shift.detach().clone()
-            part["latent_scale"] = net.latent_scale.detach().clone()
-    trainer.save_checkpoint(out / trainer.CHECKPOINT, ck)
-    seconds = time.time() - t0
-    _finish(out, key_blob, data.normalizer, ccfg, data.sr, seconds, len(data),
-            {"latent_shift": float(net.latent_shift), "latent_scale": float(net.latent_scale)})
-    return TrainedNet(net, data.normalizer, ccfg, data.sr, trainer.read_losses(out), seconds, out,
-                      False, len(data))
+    with _cache_lock(out, cached_dir):  # two processes asking at once train it once
+        rec = _cached(out, key_blob, train_cfg.steps) if (cached_dir or resume) else None
+        if rec is not None:
+            trainer.load_checkpoint(out, model)
+            return TrainedNet(model.eval(), data.normalizer, ccfg, data.sr, trainer.read_losses(out),
+                              float(rec["seconds"]), out, True, len(data))
+        t0 = time.time()
+        res = trainer.train(model, data.dataset(), ae_mod.autoencoder_loss, train_cfg, out, resume=resume)
+        net = res.ema_model().cpu().eval()
+        ae_mod.fit_latent_scale(net, data, max_items=latent_items)
+        # the scaled buffers travel with the checkpoint's weights: store them in the EMA and raw weights
+        ck = trainer.read_checkpoint(out / trainer.CHECKPOINT)
+        for part in (ck.get("ema") or {}).get("shadow"), ck.get("model"):
+            if isinstance(part, dict):
+                part["latent_shift"] = net.latent_shift.detach().clone()
+                part["latent_scale"] = net.latent_scale.detach().clone()
+        trainer.save_checkpoint(out / trainer.CHECKPOINT, ck)
+        seconds = time.time() - t0
+        _finish(out, key_blob, data.normalizer, ccfg, data.sr, seconds, len(data),
+                {"latent_shift": float(net.latent_shift), "latent_scale": float(net.latent_scale)})
+        return TrainedNet(net, data.normalizer, ccfg, data.sr, trainer.read_losses(out), seconds, out,
+                          False, len(data))
 
 
 # ----------------------------------------------------------------------------- the vocoder
@@ -260,17 +268,18 @@ def train_vocoder(corp, fcfg: FeatureConfig, normalizer: features.Normalizer, pr
     torch.manual_seed(train_cfg.seed)
     model = voc_mod.Vocoder(vcfg)
     ccfg = crop_config(fcfg, crop_frames, stride)
-    rec = _cached(out, key_blob, train_cfg.steps) if (cached_dir or resume) else None
-    if rec is not None:
-        trainer.load_checkpoint(out, model)
-        return TrainedNet(model.eval(), normalizer, ccfg, sr, trainer.read_losses(out),
-                          float(rec["seconds"]), out, True, len(data))
-    t0 = time.time()
-    res = trainer.train(model, data, voc_mod.vocoder_loss, train_cfg, out, resume=resume)
-    net = res.ema_model().cpu().eval()
-    seconds = time.time() - t0
-    _finish(out, key_blob, normalizer, ccfg, sr, seconds, len(data))
-    return TrainedNet(net, normalizer, ccfg, sr, trainer.read_losses(out), seconds, out, False, len(data))
+    with _cache_lock(out, cached_dir):  # two processes asking at once train it once
+        rec = _cached(out, key_blob, train_cfg.steps) if (cached_dir or resume) else None
+        if rec is not None:
+            trainer.load_checkpoint(out, model)
+            return TrainedNet(model.eval(), normalizer, ccfg, sr, trainer.read_losses(out),
+                              float(rec["seconds"]), out, True, len(data))
+        t0 = time.time()
+        res = trainer.train(model, data, voc_mod.vocoder_loss, train_cfg, out, resume=resume)
+        net = res.ema_model().cpu().eval()
+        seconds = time.time() - t0
+        _finish(out, key_blob, normalizer, ccfg, sr, seconds, len(data))
+        return TrainedNet(net, normalizer, ccfg, sr, trainer.read_losses(out), seconds, out, False, len(data))
 
 
 # ----------------------------------------------------------------------------- the round trip
