@@ -543,25 +543,14 @@ WAITS_FOR: dict[str, tuple[str, ...]] = {
 """With ``--jobs`` above 1, chapters that start only after others have finished: each reads what
 the other trains (Chapter 3's judge; Chapter 6's autoencoder and latent U-Net). The cache locks
 (:func:`maqamgen.runtime.locked`) would make the second wait anyway; declared here, its process
-runs another chapter meanwhile. The pages of the ``Results`` part wait for every chapter (they
-read the results store)."""
-
-RESULTS_CAPTION = "Results"
+runs another chapter meanwhile. The :data:`READS_RESULTS` pages wait for every other page."""
 
 
-def _results_pages(root: Path) -> set[str]:
-    """Stems of the pages under the ``Results`` caption of ``_toc.yml``."""
-    import yaml
-
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    return {Path(f).stem for part in toc.get("parts", []) if part.get("caption") == RESULTS_CAPTION
-            for f in _toc_files(part)}
-
-
-def schedule(todo: list[Path], done: set[str], running: set[str], results: set[str]) -> Path | None:
+def schedule(todo: list[Path], done: set[str], running: set[str],
+             results: frozenset[str] = READS_RESULTS) -> Path | None:
     """The first page of ``todo`` (reading order) that may start now: its :data:`WAITS_FOR`
-    chapters, and for a results page every other page of ``todo``, are in ``done`` or not asked
-    for. ``None`` when every remaining page waits."""
+    chapters, and for a page of ``results`` every other page of ``todo``, are in ``done`` or not
+    asked for. ``None`` when every remaining page waits."""
     asked = {md.stem for md in todo}
     for md in todo:
         if md.stem in done or md.stem in running:
@@ -581,7 +570,6 @@ def _execute_all(todo: list[Path], profile: str, params: dict, force: bool, jobs
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    results = _results_pages(root)
     done: set[str] = set()
     running: dict = {}
     failed: list[BaseException] = []
@@ -589,7 +577,7 @@ def _execute_all(todo: list[Path], profile: str, params: dict, force: bool, jobs
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         while True:
             while not failed and len(running) < jobs:
-                md = schedule(todo, done, {m.stem for m in running.values()}, results)
+                md = schedule(todo, done, {m.stem for m in running.values()})
                 if md is None:
                     break
                 running[pool.submit(execute, md, profile, params, force)] = md

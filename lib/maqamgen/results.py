@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -79,9 +80,16 @@ def _check_core(name: str, core: dict) -> None:
                               f"or results.not_applicable(reason), got {v!r}")
 
 
+RESULTS_ENV = "MAQAMGEN_RESULTS"
+"""Environment variable naming another results folder (default ``_build/results`` under the book
+root). ``make nbval`` re-executes the smoke pages with it set to a copy of the store, so the
+store the rendered pages read stays as the papermill run left it."""
+
+
 def results_dir(profile: str) -> Path:
-    """``_build/results/<profile>`` under the book root (created)."""
-    d = repo_root() / "_build" / "results" / profile
+    """``_build/results/<profile>`` under the book root, or under ``$MAQAMGEN_RESULTS`` (created)."""
+    base = os.environ.get(RESULTS_ENV)
+    d = (Path(base) if base else repo_root() / "_build" / "results") / profile
     d.mkdir(parents=True, exist_ok=True)
     return d
 
