@@ -4,8 +4,6 @@ Every ``smoke`` page runs on one torch thread (:data:`maqamgen.config.SMOKE_THRE
 nbval process leaves the second core of a 2-core machine idle. The notebooks are split by the
 execution time papermill recorded in them (longest first, each to the least loaded process);
 each process prints its report when all have finished, and the exit status is the worst one.
-The re-executed chapters write their results records into a copy of the results store
-(``MAQAMGEN_RESULTS``), so the store the rendered pages read stays the papermill run's.
 
     python tests/nbval_jobs.py --jobs 2 _build/executed/smoke
 """
@@ -14,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,8 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--results", type=Path, default=Path("_build/results"),
-                    help="the results store the re-executed pages start from (copied, never written)")
     args = ap.parse_args(argv)
     found = notebooks(args.folder)
     if not found:
@@ -67,13 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     groups = split({p: recorded_seconds(p) for p in found}, args.jobs)
     with tempfile.TemporaryDirectory(prefix="nbval-") as tmp:
-        store = Path(tmp) / "results"
-        if args.results.is_dir():
-            shutil.copytree(args.results, store)
-        env = {**os.environ, "MAQAMGEN_RESULTS": str(store)}
         logs = [open(Path(tmp) / f"{i}.log", "w+") for i in range(len(groups))]
         procs = [subprocess.Popen([sys.executable, *NBVAL, *map(str, g)], stdout=log,
-                                  stderr=subprocess.STDOUT, env=env) for g, log in zip(groups, logs)]
+                                  stderr=subprocess.STDOUT) for g, log in zip(groups, logs)]
         codes = [p.wait() for p in procs]
         for g, log, rc in zip(groups, logs, codes):
             log.seek(0)

@@ -82,8 +82,8 @@ def _check_core(name: str, core: dict) -> None:
 
 RESULTS_ENV = "MAQAMGEN_RESULTS"
 """Environment variable naming another results folder (default ``_build/results`` under the book
-root). ``make nbval`` re-executes the smoke pages with it set to a copy of the store, so the
-store the rendered pages read stays as the papermill run left it."""
+root). Not for re-executing the chapters: they print their record's path relative to the book
+root (``make nbval`` tried a copy of the store in a temp folder, and Chapter 3 failed on it)."""
 
 
 def results_dir(profile: str) -> Path:
