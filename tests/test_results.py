@@ -15,16 +15,6 @@ def test_save_load_roundtrip_cleans_numpy_and_nan(tmp_path, monkeypatch):
     assert not list(p.parent.glob(".*tmp*"))
 
 
-def test_results_env_names_another_store(tmp_path, monkeypatch):
-    """``make nbval`` re-executes the pages into a copy of the store (MAQAMGEN_RESULTS)."""
-    monkeypatch.setattr(results, "repo_root", lambda: tmp_path / "book")
-    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path / "copy"))
-    p = results.save("smoke", "pca", {"fd": 2.0}, chapter="03")
-    assert p.parent == tmp_path / "copy" / "smoke"
-    assert results.load("smoke", "pca")["metrics"] == {"fd": 2.0}
-    assert not (tmp_path / "book").exists()
-
-
 def _core(**over):
     core = {k: 1.0 for k in results.CORE_METRICS}
     core.update(over)

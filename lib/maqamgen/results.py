@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -80,16 +79,9 @@ def _check_core(name: str, core: dict) -> None:
                               f"or results.not_applicable(reason), got {v!r}")
 
 
-RESULTS_ENV = "MAQAMGEN_RESULTS"
-"""Environment variable naming another results folder (default ``_build/results`` under the book
-root). Not for re-executing the chapters: they print their record's path relative to the book
-root (``make nbval`` tried a copy of the store in a temp folder, and Chapter 3 failed on it)."""
-
-
 def results_dir(profile: str) -> Path:
-    """``_build/results/<profile>`` under the book root, or under ``$MAQAMGEN_RESULTS`` (created)."""
-    base = os.environ.get(RESULTS_ENV)
-    d = (Path(base) if base else repo_root() / "_build" / "results") / profile
+    """``_build/results/<profile>`` under the book root (created)."""
+    d = repo_root() / "_build" / "results" / profile
     d.mkdir(parents=True, exist_ok=True)
     return d
 
