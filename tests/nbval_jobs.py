@@ -5,18 +5,28 @@ nbval process leaves the second core of a 2-core machine idle. The notebooks are
 execution time papermill recorded in them (longest first, each to the least loaded process);
 each process prints its report when all have finished, and the exit status is the worst one.
 
+nbval re-executes every chapter, and a chapter saves its record in the results store
+(``_build/results/<profile>``, the profile being the folder's name). The store is put back as
+the papermill run left it when nbval ends (:func:`kept_store`): the rendered book then shows
+the papermill run's records (their wall times among them), and ``make html`` finds them
+unchanged, so it does not re-execute the pages that read them.
+
     python tests/nbval_jobs.py --jobs 2 _build/executed/smoke
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 NBVAL = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env"]
 
@@ -50,6 +60,24 @@ def notebooks(folder: Path) -> list[Path]:
                   if not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
+@contextlib.contextmanager
+def kept_store(store: Path):
+    """Put ``store`` (a folder) back as it was, contents and times, when the block ends; a
+    missing folder is removed again."""
+    with tempfile.TemporaryDirectory(prefix="nbval-store-") as tmp:
+        saved = Path(tmp) / "store"
+        existed = store.is_dir()
+        if existed:
+            shutil.copytree(store, saved)
+        try:
+            yield
+        finally:
+            if store.exists():
+                shutil.rmtree(store)
+            if existed:
+                shutil.copytree(saved, store)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path)
@@ -60,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.folder}: no executed notebooks (run `make notebooks` first)", file=sys.stderr)
         return 2
     groups = split({p: recorded_seconds(p) for p in found}, args.jobs)
-    with tempfile.TemporaryDirectory(prefix="nbval-") as tmp:
+    store = ROOT / "_build" / "results" / args.folder.resolve().name
+    with kept_store(store), tempfile.TemporaryDirectory(prefix="nbval-") as tmp:
         logs = [open(Path(tmp) / f"{i}.log", "w+") for i in range(len(groups))]
         procs = [subprocess.Popen([sys.executable, *NBVAL, *map(str, g)], stdout=log,
                                   stderr=subprocess.STDOUT) for g, log in zip(groups, logs)]

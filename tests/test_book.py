@@ -323,3 +323,19 @@ def test_nbval_jobs_split_balances_recorded_time(tmp_path):
     (tmp_path / "part" / ".x.running.ipynb").write_text("{}")
     assert nj.recorded_seconds(nb) == pytest.approx(3.0)
     assert nj.notebooks(tmp_path / "part") == [nb]
+    # the results store comes back as the papermill run left it: contents and times
+    store = tmp_path / "store"
+    store.mkdir()
+    rec = store / "01.json"
+    rec.write_text('{"seconds": 1}')
+    import os
+    os.utime(rec, (1_000_000, 1_000_000))
+    with nj.kept_store(store):
+        rec.write_text('{"seconds": 2}')
+        (store / "new.json").write_text("{}")
+    assert rec.read_text() == '{"seconds": 1}' and rec.stat().st_mtime == 1_000_000
+    assert sorted(p.name for p in store.iterdir()) == ["01.json"]
+    with pytest.raises(RuntimeError), nj.kept_store(tmp_path / "none"):
+        (tmp_path / "none").mkdir()
+        raise RuntimeError("nbval failed")
+    assert not (tmp_path / "none").exists()

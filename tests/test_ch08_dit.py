@@ -82,6 +82,24 @@ def test_train_dit_and_reload(setup):
         assert torch.equal(v, again.model.state_dict()[k]), k
 
 
+def test_step_flops_count_the_training_step(setup):
+    """Linear in the batch, the same for the same spec, the global random state untouched; the
+    latent U-Net's spec is counted through the same call."""
+    _, _, lat, _, spec, _ = setup
+    keyed = lat.with_keys(ch08.condition_keys(spec))
+    state = torch.random.get_rng_state()
+    f4 = runner.step_flops(spec, keyed)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert f4 > 0 and runner.step_flops(spec, keyed) == f4
+    half = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=2))
+    assert runner.step_flops(half, keyed) == pytest.approx(f4 / 2, rel=1e-6)
+    unet = ch06.latent_spec(LCFG, seed=0)
+    assert runner.step_flops(unet, lat) > 0
+    big = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=len(lat) + 1))
+    with pytest.raises(ConfigError, match="the set has"):
+        runner.step_flops(big, keyed)
+
+
 def test_asked_ornaments():
     a = ch08.asked_ornaments("vibrato", (0.25, 0.75), 8)
     assert a.tolist() == [0, 0] + [ORNAMENTS.index("vibrato")] * 4 + [0, 0]

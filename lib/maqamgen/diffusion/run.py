@@ -7,6 +7,8 @@
   with probability ``p_uncond``), cached under ``data/cache/ddpm/<hash of spec and data>``.
 * :func:`load_denoiser` -- a run folder back into a :class:`Trained`.
 * :func:`sample` -- DDIM or DDPM samples of given labels, with guidance.
+* :func:`step_flops` -- the operations of one training step: compute that, unlike wall time, is
+  the same on every machine and every day.
 
 The data is a :class:`maqamgen.features.PatchSet` (normalised log-mel patches today; latent
 grids next): ``x`` ``(N, C, H, W)``, ``labels``, ``maqamat`` and the features it came from.
@@ -444,6 +446,35 @@ def _train_denoiser(spec, train_set, out: Path, cached_dir: bool, resume: bool, 
                    normalizer=train_set.normalizer, fcfg=train_set.config, sr=train_set.sr,
                    out_dir=out, cached=False, sample_shape=tuple(int(v) for v in train_set.x.shape[1:]),
                    val_losses=read_val_losses(out))
+
+
+def step_flops(spec: DenoiserSpec, train_set) -> int:
+    """Floating-point operations of one training step of ``spec`` on ``train_set``.
+
+    The forward and backward pass of the spec's objective on one batch (``spec.batch_size``
+    items of ``train_set``, as the trainer collates them) through a freshly built network,
+    counted by :class:`torch.utils.flop_counter.FlopCounterMode`: matrix products, attention and
+    convolutions (a multiply-add counts 2); element-wise work and the optimizer are left out.
+    The count depends on the network and the data's shape only, so, unlike wall time, it is the
+    same on any machine and any day: ``steps * step_flops`` is a run's training compute. The
+    global random state is left as it was.
+
+    Args:
+        spec: the model and its training (network, objective, batch).
+        train_set: what it trains on (a :class:`maqamgen.features.PatchSet` or a latent set
+            with the spec's condition keys): its ``dataset()``, ``maqamat`` and ``x``.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    ds = train_set.dataset()
+    if len(ds) < spec.batch_size:
+        raise ConfigError(f"a training batch is {spec.batch_size} items; the set has {len(ds)}")
+    batch = torch.utils.data.default_collate([ds[i] for i in range(spec.batch_size)])
+    with torch.random.fork_rng(devices=[]):
+        model = spec.build(len(train_set.maqamat), int(train_set.x.shape[1])).train()
+        with FlopCounterMode(display=False) as counter:
+            spec.objective()(model, batch).backward()
+    return int(counter.get_total_flops())
 
 
 def sample(trained: Trained, labels, sampler: str = "ddim", steps: int = 20,
