@@ -339,3 +339,32 @@ def test_nbval_jobs_split_balances_recorded_time(tmp_path):
         (tmp_path / "none").mkdir()
         raise RuntimeError("nbval failed")
     assert not (tmp_path / "none").exists()
+
+
+def test_jobs_a_failing_page_stops_new_starts_and_its_error_is_raised(tmp_path, capsys):
+    """With --jobs 2: the page running beside the failing one finishes; no page starts after
+    the failure; the failing page's error comes out."""
+    import threading
+    import time as time_
+    from concurrent.futures import ThreadPoolExecutor
+
+    pages = [tmp_path / f"{n}.md" for n in ("01_a", "02_b", "03_c", "05_d")]
+    started, finished = [], []
+    b_running = threading.Event()
+
+    def fake(md, profile, params, force):
+        started.append(md.stem)
+        if md.stem == "01_a":
+            b_running.wait(5)
+            raise RuntimeError("page 01_a failed")
+        b_running.set()
+        time_.sleep(0.3)
+        finished.append(md.stem)
+        return md, True, 0.3
+
+    with pytest.raises(RuntimeError, match="page 01_a failed"):
+        book._execute_all(pages, "smoke", {}, False, 2, tmp_path, run=fake,
+                          pool=lambda n: ThreadPoolExecutor(n))
+    assert sorted(started) == ["01_a", "02_b"] and finished == ["02_b"]
+    out = capsys.readouterr().out
+    assert "01_a.md ... failed" in out and "02_b.md ... ran in" in out

@@ -563,24 +563,34 @@ def schedule(todo: list[Path], done: set[str], running: set[str],
     return None
 
 
-def _execute_all(todo: list[Path], profile: str, params: dict, force: bool, jobs: int,
-                 root: Path) -> None:
-    """Execute ``todo`` in ``jobs`` processes (:func:`schedule` picks the next page); a page that
-    fails stops new starts, the running ones finish, and its error is raised."""
+def _spawn_pool(jobs: int):
+    """``jobs`` worker processes, each a fresh interpreter (no forked torch threads)."""
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor
 
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _execute_all(todo: list[Path], profile: str, params: dict, force: bool, jobs: int,
+                 root: Path, run=None, pool=_spawn_pool) -> None:
+    """Execute ``todo`` in ``jobs`` processes (:func:`schedule` picks the next page); a page that
+    fails stops new starts, the running ones finish, and its error is raised.
+
+    ``run`` (default :func:`execute`) and ``pool`` (``jobs`` -> an executor) are there for the
+    tests, which run fake pages in threads."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    run = execute if run is None else run
     done: set[str] = set()
     running: dict = {}
     failed: list[BaseException] = []
-    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch threads
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with pool(jobs) as ex:
         while True:
             while not failed and len(running) < jobs:
                 md = schedule(todo, done, {m.stem for m in running.values()})
                 if md is None:
                     break
-                running[pool.submit(execute, md, profile, params, force)] = md
+                running[ex.submit(run, md, profile, params, force)] = md
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
