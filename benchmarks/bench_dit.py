@@ -6,7 +6,10 @@ built as Chapter 6/8 train it: ``2 x 64 x 64`` latents, 8 maqam labels, the 2-D 
 inpainting inputs; trained with :class:`maqamgen.diffusion.InpaintingObjective` (eps/MSE,
 cosine schedule).
 
-1. Training step (forward + backward + AdamW, batch 16), median over the timed steps.
+1. Training step (forward + backward + AdamW, batch 16), median over the timed steps, with its
+   operations (:func:`maqamgen.diffusion.run.step_flops`) and the rate this CPU runs them at:
+   the U-Net's convolutions cost about 13 times a DiT step's operations, and run at another rate,
+   so matched wall time is not matched operations (Chapter 8 prints both).
 2. Sampling: DDIM with ``SAMPLE_STEPS`` steps and guidance 2 (two network passes per step, as one
    batch) for ``SAMPLE_BATCH`` windows; seconds per window, and how many times faster than real
    time that is (a window is one ``book`` fragment of audio; decoding not counted; issue
@@ -24,9 +27,12 @@ import os
 import statistics
 import time
 
+import types
+
 import torch
 
 from maqamgen import config, diffusion, nets
+from maqamgen.diffusion import run as runner
 
 C, H, W = 2, 64, 64
 BATCH = 16
@@ -53,6 +59,20 @@ def build(kind: str, preset: str, overrides: dict) -> torch.nn.Module:
     torch.manual_seed(0)
     return nets.build(kind, preset, in_channels=C, n_classes=N_CLASSES, cond_dim=2, inpainting=True,
                       **overrides)
+
+
+def step_gflop(kind: str, preset: str, overrides: dict) -> float:
+    """Operations of one training step of the model (batch ``BATCH``), GFLOP."""
+    spec = runner.DenoiserSpec(net=kind, preset=preset, target="eps", cond_dim=2,
+                               masks=(0.5, 0.25, 0.25), overrides=tuple(sorted(overrides.items())),
+                               train=config.TrainConfig(batch_size=BATCH))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(BATCH, C, H, W, generator=g)
+    data = types.SimpleNamespace(
+        x=x, maqamat=tuple(f"m{k}" for k in range(N_CLASSES)),
+        dataset=lambda: torch.utils.data.TensorDataset(
+            x, torch.randint(0, N_CLASSES, (BATCH,), generator=g), torch.randn(BATCH, 2, generator=g)))
+    return runner.step_flops(spec, data) / 1e9
 
 
 def step_seconds(model: torch.nn.Module, steps: int) -> float:
@@ -101,14 +121,17 @@ def main() -> None:
         model = build(kind, preset, overrides)
         n = nets.count_parameters(model)
         s = step_seconds(model, steps)
+        f = step_gflop(kind, preset, overrides)
         w = sample_seconds(model)
-        rows[name] = (n, s, w)
+        rows[name] = (n, s, w, f)
         print(f"  {name:<26} {n / 1e6:6.2f} M params  step {s * 1e3:7.0f} ms  "
+              f"{f:6.2f} GFLOP ({f / s:4.0f} GFLOP/s)  "
               f"sample {w:6.2f} s/window ({window_s / w:5.1f}x real time)", flush=True)
-    n0, s0, w0 = rows["unet latent"]
+    n0, s0, w0, f0 = rows["unet latent"]
     print("\nratios to the U-Net 'latent' (same run):")
-    for name, (n, s, w) in rows.items():
-        print(f"  {name:<26} params x{n / n0:5.2f}  step x{s / s0:5.2f}  sample x{w / w0:5.2f}")
+    for name, (n, s, w, f) in rows.items():
+        print(f"  {name:<26} params x{n / n0:5.2f}  step x{s / s0:5.2f}  operations x{f / f0:5.3f}  "
+              f"sample x{w / w0:5.2f}")
 
 
 if __name__ == "__main__":
