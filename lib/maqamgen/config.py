@@ -558,7 +558,16 @@ class DiTChapterConfig:
             285 s against the U-Net's 332 s for 1000). With ``conv_kernel`` 3, 8400 steps took 382 s
             against the U-Net's 349 s in a fresh ``book`` build (56d7a85, 2026-12-06; 45 ms a
             step), so it takes 7700 steps (6150 with the U-Net at 800 lost the chapter's
-            findings: :class:`LatentChapterConfig` ``train``).
+            findings: :class:`LatentChapterConfig` ``train``). In operations
+            (:func:`maqamgen.diffusion.run.step_flops`) that is 20.9 TFLOP against the U-Net's
+            36.0: a U-Net step costs 13.2 DiT steps, and this CPU runs the U-Net's convolutions
+            faster than the DiT's many small products (54 against 36 GFLOP/s in the fresh build
+            of c9abc69). Trained to matched operations instead (13200 steps, 35.9 TFLOP, 882 s;
+            2026-12-07, the chapter's judges and seeds), the DiT gave a Frechet distance of 1.25
+            [0.80, 1.94] (1.50 at 7700), fragments read 0.66 (0.59), windows 0.73 [0.59, 0.83]
+            (0.75), vibrato asked on real plans +0.08 [-0.00, 0.17] over not told (+0.14), a
+            slide over the fixed span +0.20 [0.14, 0.26] (+0.13): 1.7 times the compute moved
+            no target of the issue.
         ablation_steps: optimizer steps of every ablation run (the reference is retrained at this
             budget too, so the ablation compares like with like).
         ablations: ``(name, ((field, value), ...))``: each changes the reference's network config
