@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import statistics
 import time
-
 import types
 
 import torch

@@ -26,7 +26,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from maqamgen import results
 
 NBVAL = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env"]
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.folder}: no executed notebooks (run `make notebooks` first)", file=sys.stderr)
         return 2
     groups = split({p: recorded_seconds(p) for p in found}, args.jobs)
-    store = ROOT / "_build" / "results" / args.folder.resolve().name
+    store = results.results_dir(args.folder.resolve().name)
     with kept_store(store), tempfile.TemporaryDirectory(prefix="nbval-") as tmp:
         logs = [open(Path(tmp) / f"{i}.log", "w+") for i in range(len(groups))]
         procs = [subprocess.Popen([sys.executable, *NBVAL, *map(str, g)], stdout=log,

@@ -572,15 +572,14 @@ def _spawn_pool(jobs: int):
 
 
 def _execute_all(todo: list[Path], profile: str, params: dict, force: bool, jobs: int,
-                 root: Path, run=None, pool=_spawn_pool) -> None:
+                 root: Path, run=execute, pool=_spawn_pool) -> None:
     """Execute ``todo`` in ``jobs`` processes (:func:`schedule` picks the next page); a page that
     fails stops new starts, the running ones finish, and its error is raised.
 
-    ``run`` (default :func:`execute`) and ``pool`` (``jobs`` -> an executor) are there for the
-    tests, which run fake pages in threads."""
+    ``run`` (a page's executor) and ``pool`` (``jobs`` -> an executor of calls) are there for
+    the tests, which run fake pages in threads."""
     from concurrent.futures import FIRST_COMPLETED, wait
 
-    run = execute if run is None else run
     done: set[str] = set()
     running: dict = {}
     failed: list[BaseException] = []
