@@ -417,6 +417,50 @@ def test_griffin_lim_sine_and_determinism():
         A.resynthesize(A.magnitude_to_db(S), S, mode="nope")
 
 
+def _torchaudio_griffin_lim(mag, n_fft, hop, n_iter, seed, window, length, momentum):
+    """torchaudio's Griffin-Lim, the reference :func:`maqamgen.audio.griffin_lim` reimplements."""
+    import torch
+    import torchaudio
+
+    gl = torchaudio.transforms.GriffinLim(
+        n_fft=n_fft, n_iter=n_iter, win_length=n_fft, hop_length=hop, power=1.0, momentum=momentum,
+        length=length, rand_init=True,
+        window_fn=lambda n, **_: torch.from_numpy(A._window(window, n).astype(np.float32)))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return gl(torch.from_numpy(np.asarray(mag, dtype=np.float32))).numpy()
+
+
+@pytest.mark.parametrize("n_fft,hop,length_offset,momentum,window", [
+    (2048, 512, None, 0.99, "hann"),  # the book's latent grid
+    (1024, 300, 0, 0.99, "hann"),  # a hop that does not divide n_fft
+    (1024, 256, 0, 0.0, "hann"),  # plain Griffin-Lim
+    (512, 128, 60, 0.5, "hamming"),  # a length between two hops, another window
+    (2048, 1024, None, 0.99, "hann"),  # two frames overlapping
+])
+def test_griffin_lim_is_torchaudios(n_fft, hop, length_offset, momentum, window):
+    rng = np.random.default_rng(0)
+    t = np.arange(int(0.8 * SR)) / SR
+    y = (0.3 * np.sin(2 * np.pi * 220 * t + 3 * np.sin(2 * np.pi * 5 * t))
+         + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+    mag = np.abs(A.stft(y, n_fft=n_fft, hop_length=hop))
+    length = None if length_offset is None else len(y) + length_offset
+    ours = A.griffin_lim(mag, n_fft, hop, 12, 3, window, length, momentum)
+    ref = _torchaudio_griffin_lim(mag, n_fft, hop, 12, 3, window, length, momentum)
+    assert ours.shape == ref.shape and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref, atol=2e-4 * np.abs(ref).max(), rtol=0)
+
+
+def test_griffin_lim_refuses_what_it_cannot_invert():
+    mag = np.abs(A.stft(sine(440.0), n_fft=512, hop_length=128))
+    with pytest.raises(ValueError, match="centred frames"):
+        A.griffin_lim(mag, hop_length=128, length=128 * (mag.shape[1] + 3))
+    with pytest.raises(ValueError, match="momentum"):
+        A.griffin_lim(mag, hop_length=128, momentum=1.0)
+    with pytest.raises(ValueError, match="not invertible"):  # hop beyond the window: gaps
+        A.griffin_lim(mag, hop_length=1024)
+
+
 def test_mel_round_trip_keeps_pitch():
     y = sine(500.0)
     mel_db = A.mel_spectrogram_db(y, SR, n_fft=512, hop_length=128, n_mels=80)

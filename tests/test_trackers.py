@@ -47,6 +47,31 @@ def test_weights_ship_in_the_wheel():
     assert T.fcpe_model() is T.fcpe_model()  # loaded once per process
 
 
+def test_fcpe_convolutions_are_torchfcpes(plucks):
+    """The judge computes FCPE's depthwise convolutions as shifted multiply-adds
+    (maqamgen.nets.depthwise): its posteriors are the stock network's."""
+    import copy
+
+    import torch
+
+    from maqamgen.nets.depthwise import ShiftedDepthwiseConv1d
+
+    model = T.fcpe_model()
+    shifted = [m for m in model.modules() if type(m) is ShiftedDepthwiseConv1d]
+    assert len(shifted) == 6 and all(m.kernel_size == (31,) for m in shifted)
+    stock = copy.deepcopy(model)
+    for m in stock.modules():
+        if type(m) is ShiftedDepthwiseConv1d:
+            m.__class__ = torch.nn.Conv1d
+    y = plucks[0]
+    from scipy import signal
+
+    wav = torch.from_numpy(signal.resample_poly(y, 320, 441).astype(np.float32))[None, :, None]
+    with torch.no_grad():
+        mel = model.wav2mel(wav, T.FCPE_SR)
+        torch.testing.assert_close(model.model(mel), stock.model(mel), atol=1e-4, rtol=1e-4)
+
+
 def test_fcpe_on_plucked_tones_within_a_few_cents(plucks):
     y, notes, tr = plucks
     assert isinstance(tr, E.PitchTrack)

@@ -21,7 +21,8 @@ One line per module and subpackage (the README's Layout section says the same):
 * diffusion/ -- core (schedules, q_sample, samplers, guidance, inpainting), run (train / cache /
   load / sample any denoiser), stitch (long generation from overlapping windows)
 * nets/ -- embeddings (timestep and positional encodings), unet, lstm, autoencoder, vocoder, dit,
-  report_unet (the report's own U-Net, the time-to-quality baseline); presets in one registry each
+  report_unet (the report's own U-Net, the time-to-quality baseline); presets in one registry each;
+  depthwise (depthwise 1-D convolution as shifted multiply-adds, for the FCPE judge)
 * metrics -- one definition per measured quantity (formula, units, chapters)
 * evaluation -- the one evaluator of generated spectrograms and audio
 * classifier -- the in-domain spectrogram classifier (1.5-s patches)

@@ -592,14 +592,49 @@ def gaussian_smooth(
 # ----------------------------------------------------------------------------- resynthesis
 
 
-def _window_fn(window):
-    """A torchaudio ``window_fn`` producing the same periodic window as :func:`_window`."""
-    import torch
+class _OverlapAdd:
+    """The inverse of a centred, onesided STFT (``torch.istft``'s result, to float rounding) for
+    one frame count: inverse FFT of each frame, window, overlap-add, divide by the summed squared
+    window, drop the ``n_fft // 2`` samples of centre padding.
 
-    def make(n, **_):
-        return torch.from_numpy(_window(window, n).astype(np.float32))
+    The overlap-add adds ``R = ceil(n_fft / hop)`` shifted copies of the frames cut into
+    ``hop``-sample blocks, instead of ``torch.istft``'s general fold: 1.3 against 3.2 ms for a
+    5.9-s clip at ``n_fft`` 2048, hop 512 on this book's 2-core CPU (2026-12-07).
+    """
 
-    return make
+    def __init__(self, window, n_fft: int, hop: int, n_frames: int, length: int | None):
+        import torch
+
+        self.window, self.n_fft, self.hop, self.T = window, n_fft, hop, n_frames
+        self.R = -(-n_fft // hop)
+        self.pad = self.R * hop - n_fft
+        self.start = n_fft // 2
+        self.length = hop * (n_frames - 1) if length is None else int(length)
+        env = self._add(torch.nn.functional.pad(window.square(), (0, self.pad)).expand(n_frames, -1))
+        end = min(self.start + self.length, env.numel())
+        if self.length and float(env[self.start:end].min()) < 1e-11:
+            raise ValueError(f"the window does not overlap-add to a positive envelope at hop {hop} "
+                             f"(n_fft {n_fft}): the STFT is not invertible")
+        self.inv_env = 1.0 / env[self.start:end]
+
+    def _add(self, frames):
+        """``(T, R hop)`` frames overlap-added into ``((T + R - 1) hop,)`` samples."""
+        import torch
+
+        blocks = frames.reshape(self.T, self.R, self.hop)
+        out = torch.zeros(self.T + self.R - 1, self.hop, dtype=frames.dtype)
+        for r in range(self.R):
+            out[r:r + self.T] += blocks[:, r]
+        return out.reshape(-1)
+
+    def __call__(self, Z):
+        """``(n_fft // 2 + 1, T)`` complex STFT -> ``(length,)`` signal."""
+        import torch
+
+        frames = torch.fft.irfft(Z, n=self.n_fft, dim=0).T * self.window
+        y = self._add(torch.nn.functional.pad(frames, (0, self.pad)))[self.start:self.start + self.length]
+        y = y[:self.inv_env.numel()] * self.inv_env
+        return torch.nn.functional.pad(y, (0, self.length - y.numel()))
 
 
 def griffin_lim(
@@ -612,7 +647,15 @@ def griffin_lim(
     length: int | None = None,
     momentum: float = 0.99,
 ) -> np.ndarray:
-    """Estimate a signal from an STFT magnitude by Griffin-Lim (torchaudio.transforms.GriffinLim).
+    """Estimate a signal from an STFT magnitude by fast Griffin-Lim (Perraudin et al. 2013).
+
+    The algorithm of ``torchaudio.functional.griffinlim`` (random initial phase ``torch.rand``
+    of complex type, then ``n_iter`` times: invert, re-analyse, ``c_n = S_n - m / (1 + m)
+    S_{n-1}``, keep only the phase ``c_n / (|c_n| + 1e-16)``), with the inverse STFT as
+    :class:`_OverlapAdd`: the same signal to float rounding (``tests/test_audio.py`` compares it
+    with torchaudio's), 1.6 times as fast (a 5.9-s clip at 32 iterations: 132 against 218 ms on
+    this 2-core CPU, ``benchmarks/bench_decode_judges.py``). Every generated spectrogram of the book
+    becomes audio through this function, so its speed is a share of every judge's.
 
     The random initial phase comes from ``torch.manual_seed(seed)`` inside a forked RNG, so the
     result is reproducible and the caller's global torch RNG is left untouched.
@@ -624,14 +667,14 @@ def griffin_lim(
         n_iter: Griffin-Lim iterations.
         seed: Seed of the random initial phase.
         window: Window of the (centred) STFT it inverts.
-        length: Output length in samples.
-        momentum: Fast Griffin-Lim momentum (0.99 as torchaudio's default).
+        length: Output length in samples (one with as many centred frames as ``magnitude``:
+            ``hop_length (n_frames - 1)`` up to ``hop_length n_frames - 1``).
+        momentum: Fast Griffin-Lim momentum (0.99 as torchaudio's default; 0: plain Griffin-Lim).
 
     Returns:
         float32 signal, shape ``(length,)`` or ``((n_frames - 1) * hop_length,)``.
     """
     import torch
-    import torchaudio
 
     mag = np.asarray(magnitude, dtype=np.float32)
     if mag.ndim != 2 or mag.shape[0] < 2:
@@ -639,21 +682,26 @@ def griffin_lim(
     n_fft = 2 * (mag.shape[0] - 1) if n_fft is None else _check_positive_int("n_fft", n_fft)
     if n_fft // 2 + 1 != mag.shape[0]:
         raise ValueError(f"magnitude has {mag.shape[0]} bins but n_fft={n_fft} needs {n_fft // 2 + 1}")
-    gl = torchaudio.transforms.GriffinLim(
-        n_fft=n_fft,
-        n_iter=_check_positive_int("n_iter", n_iter),
-        win_length=n_fft,
-        hop_length=_check_positive_int("hop_length", hop_length),
-        window_fn=_window_fn(window),
-        power=1.0,
-        momentum=momentum,
-        length=length,
-        rand_init=True,
-    )
+    n_iter, hop = _check_positive_int("n_iter", n_iter), _check_positive_int("hop_length", hop_length)
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if length is not None and 1 + int(length) // hop != mag.shape[1]:
+        raise ValueError(f"length {length} has {1 + int(length) // hop} centred frames at hop {hop}, the "
+                         f"magnitude {mag.shape[1]}")
+    win = torch.from_numpy(_window(window, n_fft).astype(np.float32))
+    spec = torch.from_numpy(mag)
+    istft = _OverlapAdd(win, n_fft, hop, mag.shape[1], length)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        y = gl(torch.from_numpy(mag))
-    return y.numpy().astype(np.float32)
+        angles = torch.rand(spec.shape, dtype=torch.complex64)
+    previous = None
+    for _ in range(n_iter):
+        rebuilt = torch.stft(istft(spec * angles), n_fft, hop, n_fft, win, center=True, pad_mode="reflect",
+                             normalized=False, onesided=True, return_complex=True)
+        angles = rebuilt if previous is None or not momentum else rebuilt - previous * (momentum / (1 + momentum))
+        angles = angles * (angles.abs() + 1e-16).reciprocal()
+        previous = rebuilt
+    return istft(spec * angles).numpy().astype(np.float32)
 
 
 def resynthesize(
