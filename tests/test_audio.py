@@ -417,6 +417,31 @@ def test_griffin_lim_sine_and_determinism():
         A.resynthesize(A.magnitude_to_db(S), S, mode="nope")
 
 
+@pytest.mark.filterwarnings("ignore:The length of signal is shorter")  # torch's, on the longest length
+@pytest.mark.parametrize("n_fft,hop,window", [(1024, 256, "hann"), (1024, 300, "hann"),
+                                              (512, 128, "hamming"), (2048, 512, "hann")])
+def test_istft_is_torchs(n_fft, hop, window):
+    """audio.istft (our overlap-add) gives torch.istft's signal, lengths and refusals."""
+    import torch
+
+    y = np.random.default_rng(0).standard_normal(12345).astype(np.float32)
+    S = A.stft(y, n_fft=n_fft, hop_length=hop, window=window)
+    T = S.shape[1]
+    win = torch.from_numpy(A._window(window, n_fft))
+    for length in (None, len(y), len(y) - 500, hop * (T - 1) + n_fft // 2 + 37, hop * (T - 1) + n_fft + 100):
+        try:
+            ref = torch.istft(torch.from_numpy(S.astype(np.complex128)), n_fft, hop, n_fft, win,
+                              center=True, length=length).numpy()
+        except RuntimeError:  # torch: "window overlap add min" where the envelope vanishes
+            with pytest.raises(ValueError, match="not invertible"):
+                A.istft(S, hop, window, length)
+            continue
+        ours = A.istft(S, hop, window, length)
+        assert ours.shape == ref.shape and ours.dtype == np.float32
+        np.testing.assert_allclose(ours, ref, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(A.istft(S, hop, window, len(y)), y, atol=1e-5)  # the round trip
+
+
 def _torchaudio_griffin_lim(mag, n_fft, hop, n_iter, seed, window, length, momentum):
     """torchaudio's Griffin-Lim, the reference :func:`maqamgen.audio.griffin_lim` reimplements."""
     import torch
