@@ -22,19 +22,14 @@ def test_depthwise_conv1d_is_the_convolution_forward_and_backward(B, C, T, K):
     torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
     for new, old in zip((x.grad, conv.weight.grad, conv.bias.grad), grads):
         torch.testing.assert_close(new, old, atol=1e-4, rtol=1e-4)
-    # the tokens' layout (B, T, C) gives the same, and no bias means none
-    xt = x.detach().transpose(1, 2)
-    torch.testing.assert_close(D.depthwise_conv1d(xt, conv.weight, conv.bias, dim=-2).transpose(1, 2),
-                               ref.detach(), atol=1e-5, rtol=1e-5)
+    # no bias means none
     torch.testing.assert_close(D.depthwise_conv1d(x.detach(), conv.weight),
                                ref.detach() - conv.bias[:, None], atol=1e-5, rtol=1e-5)
 
 
-def test_depthwise_conv1d_refuses_even_kernels_and_other_axes():
+def test_depthwise_conv1d_refuses_even_kernels():
     with pytest.raises(ValueError, match="odd"):
         D.depthwise_conv1d(torch.zeros(1, 2, 5), torch.zeros(2, 1, 4))
-    with pytest.raises(ValueError, match="dim"):
-        D.depthwise_conv1d(torch.zeros(1, 2, 5), torch.zeros(2, 1, 3), dim=0)
 
 
 def test_shift_depthwise_convs_swaps_only_what_it_computes_exactly():

@@ -652,8 +652,8 @@ def griffin_lim(
     of complex type, then ``n_iter`` times: invert, re-analyse, ``c_n = S_n - m / (1 + m)
     S_{n-1}``, keep only the phase ``c_n / (|c_n| + 1e-16)``), with the inverse STFT as
     :class:`_OverlapAdd`: the same signal to float rounding (``tests/test_audio.py`` compares it
-    with torchaudio's), 1.6 times as fast (a 5.9-s clip at 32 iterations: 132 against 218 ms on
-    this 2-core CPU, ``benchmarks/bench_decode_judges.py``). Every generated spectrogram of the book
+    with torchaudio's), 1.45 to 1.65 times as fast (a 5.9-s clip at 32 iterations: 132 against
+    218 ms on this 2-core CPU, ``benchmarks/bench_decode_judges.py``). Every generated spectrogram of the book
     becomes audio through this function, so its speed is a share of every judge's.
 
     The random initial phase comes from ``torch.manual_seed(seed)`` inside a forked RNG, so the

@@ -95,7 +95,7 @@ def fcpe_model():
     The weights are read from :func:`fcpe_weights_path` (no network). torchfcpe's progress
     messages on stdout are swallowed. Its six 31-tap depthwise convolutions are computed as
     shifted multiply-adds (:func:`maqamgen.nets.depthwise.shift_depthwise_convs`: the same
-    weights and outputs to float rounding; FCPE about 1.6 times as fast on this CPU,
+    weights and outputs to float rounding; FCPE 1.3 to 1.6 times as fast on this CPU,
     ``benchmarks/bench_decode_judges.py``).
 
     Returns:
