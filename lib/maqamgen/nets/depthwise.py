@@ -10,7 +10,8 @@ a grouped convolution does the same arithmetic several times slower. On the 2-co
 book (2026-12-07, ``benchmarks/bench_decode_judges.py``), FCPE's 31-tap convolution over 1024
 channels and 591 frames took 17 ms in ``nn.Conv1d`` and 3.3 ms as shifted ``addcmul``; FCPE on
 a 5.9-s clip took 0.27 s with its six such convolutions as shipped and 0.17 s with them
-shifted (on a faster spell the same day: 8.6 against 2.6 ms, and 0.18 against 0.14 s). The result is the convolution's to float rounding (the sum runs in another order).
+shifted (on a faster spell the same day: 8.6 against 2.6 ms, and 0.18 against 0.14 s). The
+result is the convolution's to float rounding (the sum runs in another order).
 
 :func:`shift_depthwise_convs` puts :class:`ShiftedDepthwiseConv1d` in place of a model's
 depthwise ``nn.Conv1d`` layers (same weights, same outputs); the FCPE judge
