@@ -151,6 +151,43 @@ def test_time_blurred_removes_the_fastest_changes_only():
         ch08.time_blurred(z, (0.5, 0.5))
 
 
+def test_frame_change_is_the_mean_squared_step_in_time():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(400, 2, 8, 16, generator=g)
+    fc = ch08.frame_change(z)
+    assert fc.shape == (400,) and fc.dtype == np.float64
+    assert abs(fc.mean() - 2.0) < 0.02  # independent unit-variance frames: E (a - b)^2 = 2
+    held = torch.randn(3, 2, 8, 1, generator=g).expand(3, 2, 8, 16)
+    assert np.allclose(ch08.frame_change(held), 0.0)
+    alt = torch.tensor([1.0, -1.0] * 4).view(1, 1, 1, 8)
+    assert np.allclose(ch08.frame_change(alt), 4.0)  # every step is 2
+    assert np.allclose(ch08.frame_change(ch08.time_blurred(alt)), 0.5 / 7)  # only the edges move
+    with pytest.raises(ConfigError, match="W >= 2"):
+        ch08.frame_change(torch.zeros(2, 1, 3, 1))
+    with pytest.raises(ConfigError, match="N, C, H, W"):
+        ch08.frame_change(torch.zeros(3, 5))
+
+
+def test_frame_change_by_ornament_splits_pairs_by_their_label():
+    # fragment 0: frames 0-3 vibrato (held: no change), 4-7 none (alternating: change 4)
+    # fragment 1: all none, alternating with steps of 1 (change 1)
+    z = torch.zeros(2, 1, 1, 8)
+    z[0, ..., 4:] = torch.tensor([1.0, -1.0, 1.0, -1.0])
+    z[1, ..., :] = torch.tensor([0.0, 1.0] * 4)
+    o = torch.zeros(2, 8, dtype=torch.long)
+    o[0, :4] = ORNAMENTS.index("vibrato")
+    out = ch08.frame_change_by_ornament(z, o, n_boot=50)
+    assert set(out) == set(ORNAMENTS)
+    v, n = out["vibrato"], out["none"]
+    assert v["change"] == 0.0 and v["pairs"] == 3 and v["fragments"] == 1  # pair 3-4 is mixed
+    assert n["pairs"] == 3 + 7 and n["fragments"] == 2
+    assert n["change"] == pytest.approx((4.0 + 1.0) / 2)  # mean of the fragments' means
+    assert n["change_lo"] <= n["change"] <= n["change_hi"]
+    assert np.isnan(out["trill"]["change"]) and out["trill"]["pairs"] == 0
+    with pytest.raises(ConfigError, match="do not match"):
+        ch08.frame_change_by_ornament(z, o[:, :7])
+
+
 def test_judge_model_row(setup):
     smoke, ae, lat, frags, spec, dit = setup
     from maqamgen import evaluation, features
@@ -246,7 +283,7 @@ def test_ornament_census_counts_seconds_and_voicing(setup):
     assert 0.0 <= a["voiced_lo"] <= a["voiced"] <= a["voiced_hi"] <= 1.0
     dur = FCFG.frames * FCFG.hop_length / dit.sr
     for k in ORNAMENTS[1:]:
-        assert 0.0 <= a[f"{k}_s"] <= dur + 1e-6
+        assert 0.0 <= a[f"{k}_s_lo"] <= a[f"{k}_s"] <= a[f"{k}_s_hi"] <= dur + 1e-6
     # a flat spectrogram (noise through Griffin-Lim) is hardly voiced and carries no vibrato
     flat = ch08.ornament_census(-torch.ones(2, 1, FCFG.n_mels, FCFG.frames), ae.normalizer, FCFG, dit.sr, gl_iter=2)
     assert flat["voiced"] < 0.2 < a["voiced"] and flat["vibrato_s"] == 0.0

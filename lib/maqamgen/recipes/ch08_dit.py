@@ -24,6 +24,9 @@ ornament control.
   fragments asked for their own ornaments in the original audio, through Griffin-Lim and after
   the decoder, and how much of each ornament (and how much voiced audio) a set of fragments
   carries whatever was asked.
+* :func:`frame_change`, :func:`frame_change_by_ornament` -- how much a latent changes from frame
+  to frame, per fragment and, for real latents, by the ornament label of the frames: where the
+  census looks for vibrato in the latent itself.
 * :func:`decoded_detections` -- generated mels to audio, pitch track and detected ornaments, once
   per content (the control and the census read the same "not told" fragments).
 
@@ -466,14 +469,55 @@ def time_blurred(z: torch.Tensor, kernel=(0.25, 0.5, 0.25)) -> torch.Tensor:
     return torch.nn.functional.conv1d(x.reshape(-1, 1, x.shape[-1]), k.view(1, 1, -1)).reshape(N, C, H, W)
 
 
+def frame_change(z: torch.Tensor) -> np.ndarray:
+    """How much each latent fragment ``(N, C, H, W)`` (time last) changes from one frame to the next:
+    ``mean_{c,h,t} (z[c,h,t+1] - z[c,h,t])**2``, one value per fragment (float64). On Chapter 6's
+    latents, scaled to unit variance, frames drawn independently give about 2 and a held frame 0."""
+    z = torch.as_tensor(z)
+    if z.ndim != 4 or z.shape[-1] < 2:
+        raise ConfigError(f"frame change needs latents (N, C, H, W) with W >= 2 frames, got {tuple(z.shape)}")
+    return (z[..., 1:] - z[..., :-1]).double().pow(2).mean(dim=(1, 2, 3)).numpy()
+
+
+def frame_change_by_ornament(z: torch.Tensor, ornament_ids: torch.Tensor, n_boot: int = 1000,
+                             seed: int = 0) -> dict:
+    """:func:`frame_change` of real latents, split by the ornament label of the frames: for each
+    class of :data:`maqamgen.nets.embeddings.ORNAMENTS`, the squared change over the pairs of
+    neighbouring frames that both carry it (a note's body, not its edges).
+
+    Args:
+        z: ``(N, C, H, W)`` latents.
+        ornament_ids: ``(N, W)`` int64 ornament class of every frame (``LatentSet.ornaments``).
+
+    Returns:
+        ``{kind: {"change", "change_lo", "change_hi", "pairs", "fragments"}}``: the mean over
+        fragments of each fragment's mean change on that class's pairs, with a bootstrap interval
+        over those fragments; NaN for a class no pair carries.
+    """
+    z, o = torch.as_tensor(z), torch.as_tensor(ornament_ids)
+    if o.shape != (z.shape[0], z.shape[-1]):
+        raise ConfigError(f"ornament ids {tuple(o.shape)} do not match latents {tuple(z.shape)}: "
+                          "one class per fragment and frame")
+    d = (z[..., 1:] - z[..., :-1]).double().pow(2).mean(dim=(1, 2))  # (N, W-1)
+    out = {}
+    for k, kind in enumerate(ORNAMENTS):
+        both = (o[:, 1:] == k) & (o[:, :-1] == k)
+        n = both.sum(dim=1)
+        per = ((d * both).sum(dim=1)[n > 0] / n[n > 0]).numpy()
+        v, lo, hi = metrics.bootstrap_ci(per, n_boot=n_boot, seed=seed)
+        out[kind] = {"change": float(v), "change_lo": float(lo), "change_hi": float(hi),
+                     "pairs": int(n.sum()), "fragments": int((n > 0).sum())}
+    return out
+
+
 def ornament_census(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: int = 0,
                     n_boot: int = 1000) -> dict:
     """What ornaments a set of fragments carries, whatever was asked: each normalised mel through
     Griffin-Lim, FCPE (:func:`maqamgen.trackers.fcpe_track`) and :func:`maqamgen.ornaments.detect`.
 
     Returns:
-        ``voiced`` (mean share of voiced FCPE frames, with ``voiced_lo``/``voiced_hi``, bootstrap over
-        fragments), ``<kind>_s`` (mean seconds detected per fragment, each ornament kind) and ``n``.
+        ``voiced`` (mean share of voiced FCPE frames), ``<kind>_s`` (mean seconds detected per
+        fragment, each ornament kind), each with ``_lo``/``_hi`` (bootstrap over fragments), and ``n``.
     """
     kinds = [k for k in ORNAMENTS if k != "none"]
     voiced, secs = [], {k: [] for k in kinds}
@@ -481,9 +525,11 @@ def ornament_census(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: in
         voiced.append(float(np.mean(np.isfinite(tr.f0_hz))) if len(tr.f0_hz) else 0.0)
         for k in kinds:
             secs[k].append(sum(d.end_s - d.start_s for d in dets if d.kind == k))
-    v, lo, hi = metrics.bootstrap_ci(voiced, n_boot=n_boot, seed=seed)
-    return {"n": len(mels), "voiced": v, "voiced_lo": lo, "voiced_hi": hi,
-            **{f"{k}_s": float(np.mean(secs[k])) if len(mels) else float("nan") for k in kinds}}
+    out = {"n": len(mels)}
+    for name, values in (("voiced", voiced), *((f"{k}_s", secs[k]) for k in kinds)):
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = metrics.bootstrap_ci(values, n_boot=n_boot,
+                                                                               seed=seed)
+    return out
 
 
 def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato", "slide"), n: int = 24,
