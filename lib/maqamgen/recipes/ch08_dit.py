@@ -473,10 +473,16 @@ def frame_change(z: torch.Tensor) -> np.ndarray:
     """How much each latent fragment ``(N, C, H, W)`` (time last) changes from one frame to the next:
     ``mean_{c,h,t} (z[c,h,t+1] - z[c,h,t])**2``, one value per fragment (float64). On Chapter 6's
     latents, scaled to unit variance, frames drawn independently give about 2 and a held frame 0."""
+    return _frame_steps(z).mean(dim=1).numpy()
+
+
+def _frame_steps(z) -> torch.Tensor:
+    """``(N, W - 1)`` float64: the squared change of each pair of neighbouring frames of latents
+    ``(N, C, H, W)``, averaged over channels and bands."""
     z = torch.as_tensor(z)
     if z.ndim != 4 or z.shape[-1] < 2:
         raise ConfigError(f"frame change needs latents (N, C, H, W) with W >= 2 frames, got {tuple(z.shape)}")
-    return (z[..., 1:] - z[..., :-1]).double().pow(2).mean(dim=(1, 2, 3)).numpy()
+    return (z[..., 1:] - z[..., :-1]).double().pow(2).mean(dim=(1, 2))
 
 
 def frame_change_by_ornament(z: torch.Tensor, ornament_ids: torch.Tensor, n_boot: int = 1000,
@@ -494,11 +500,10 @@ def frame_change_by_ornament(z: torch.Tensor, ornament_ids: torch.Tensor, n_boot
         fragments of each fragment's mean change on that class's pairs, with a bootstrap interval
         over those fragments; NaN for a class no pair carries.
     """
-    z, o = torch.as_tensor(z), torch.as_tensor(ornament_ids)
-    if o.shape != (z.shape[0], z.shape[-1]):
+    d, o = _frame_steps(z), torch.as_tensor(ornament_ids)  # d: (N, W - 1)
+    if o.shape != (d.shape[0], d.shape[1] + 1):
         raise ConfigError(f"ornament ids {tuple(o.shape)} do not match latents {tuple(z.shape)}: "
                           "one class per fragment and frame")
-    d = (z[..., 1:] - z[..., :-1]).double().pow(2).mean(dim=(1, 2))  # (N, W-1)
     out = {}
     for k, kind in enumerate(ORNAMENTS):
         both = (o[:, 1:] == k) & (o[:, :-1] == k)
