@@ -348,10 +348,10 @@ class _OverlapAdd:
         self.R = -(-n_fft // hop)
         self.pad = self.R * hop - n_fft
         self.start = n_fft // 2
-        self.total = n_fft + hop * (n_frames - 1)  # samples the frames cover
+        total = n_fft + hop * (n_frames - 1)  # samples the frames cover
         self.length = hop * (n_frames - 1) if length is None else int(length)
         env = self._add(torch.nn.functional.pad(window.square(), (0, self.pad)).expand(n_frames, -1))
-        end = min(self.start + self.length, self.total)
+        end = min(self.start + self.length, total)
         if end > self.start and float(env[self.start:end].min()) < 1e-11:
             raise ValueError(f"the window does not overlap-add to a positive envelope at hop {hop} "
                              f"(n_fft {n_fft}): the STFT is not invertible")
