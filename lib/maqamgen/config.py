@@ -431,6 +431,15 @@ class LatentChapterConfig:
         fragment_stride: frames between the starts of training fragments cut from a clip.
         preset: latent U-Net size (:data:`maqamgen.nets.unet.UNET_PRESETS`).
         schedule, T, loss, p_uncond: the diffusion model (as Chapter 4's).
+            ``mse`` of the plain error: adding the mean squared change of the error from one
+            latent frame to the next (weight 1), so that frame-to-frame detail such as vibrato
+            weighs more, made Chapter 8's DiT no livelier (2026-12-07, off the book, ``book``,
+            3000 steps against the same DiT with the plain loss: latent change 0.48 against
+            0.50 not told and 0.27 against 0.37 asked for vibrato throughout; vibrato
+            F1 on the real plans 0.04 [0.00, 0.10] against 0.06 [0.02, 0.12]). Weighting the
+            squared error differently leaves its minimiser, the posterior mean, as it is; where
+            the detail is unpredictable that mean is smooth, and the extra weight pulls the
+            model towards it.
         target: what the latent models predict: ``v`` (Salimans & Ho 2022), not Chapter 4's
             ``eps``. Near ``T`` the cosine schedule's ``alpha_bar`` is almost 0, and an eps model's
             estimate ``x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)`` multiplies its
@@ -537,6 +546,16 @@ class DiTChapterConfig:
             about 8.4 with sin-cos (the chapter's ablation measures the pair again at its budget).
         piece_pos: the window's position in the piece (seconds from the start and in all) as a condition.
         ornaments: per-token ornament labels (vibrato, slide, trill, tremolo, none) as a condition.
+            One class for every vibrato: telling its rate and depth did not bring the vibrato
+            back. Measured at ``book`` (2026-12-07, off the book; the chapter's real plans of 28
+            validation fragments, ``real_control_ceiling``): with the vibrato class split by the
+            note's rate (thirds of 4.5 to 6.5 Hz) and depth (above or below 20 cents) into six,
+            the DiT reached a vibrato F1 of 0.21 [0.10, 0.32] asked, against 0.12 [0.05, 0.20]
+            with one class (7700 steps each; at 3000 steps 0.13 [0.06, 0.24] against 0.06
+            [0.02, 0.12]): the intervals overlap, and both lie far below the autoencoder's
+            ceiling of 0.61 [0.47, 0.74]. Asked for vibrato throughout, its latents changed no
+            more from frame to frame (0.21 to 0.25 against 0.24,
+            :func:`maqamgen.recipes.ch08_dit.frame_change`).
         ornament_adaln: the ornament labels also modulate each token's adaLN in every block
             (:class:`maqamgen.nets.dit.DiTConfig`), besides being added to the tokens. Measured at
             ``book`` (2026-12-06; 9200 steps, two threads; 16 fragments asked at the maqam's
