@@ -359,3 +359,46 @@ def test_window_confusion_counts_and_names_the_misreading():
     assert (r["n"], r["right"], r["misread_as"], r["misread_n"]) == (2, 2, "", 0)
     assert ch08.window_confusion([("saba", None)]).loc["saba", "misread_as"] == "no pitch"
     assert ch08.window_confusion([]).empty
+
+
+def test_detection_draws_average_griffin_lim_draws(setup):
+    smoke, ae, lat, frags, spec, dit = setup
+    x = frags.x[:2]
+    one = ch08.detection_draws(x, ae.normalizer, FCFG, dit.sr, gl_iter=2, seed=0)
+    assert len(one) == 2 and all(len(f) == 1 for f in one)
+    assert one[0][0] is ch08.decoded_detections(x, ae.normalizer, FCFG, dit.sr, gl_iter=2, seed=0)[0]
+    three = ch08.detection_draws(x, ae.normalizer, FCFG, dit.sr, gl_iter=2, seed=0, draws=3)
+    assert all(len(f) == 3 for f in three)
+    # draw d is decoded_detections seeded seed + d * GL_DRAW_SEED_STEP: another phase, other audio
+    d2 = ch08.decoded_detections(x, ae.normalizer, FCFG, dit.sr, gl_iter=2, seed=2 * ch08.GL_DRAW_SEED_STEP)
+    assert three[1][2] is d2[1] and not np.array_equal(three[0][0][0], three[0][1][0])
+    with pytest.raises(ConfigError, match="draws"):
+        ch08.detection_draws(x, ae.normalizer, FCFG, dit.sr, draws=0)
+
+
+def test_ornament_control_averages_its_draws(setup):
+    smoke, ae, lat, frags, spec, dit = setup
+    kw = dict(kind="vibrato", span=(0.3, 0.7), normalizer=ae.normalizer, fcfg=FCFG, sr=dit.sr, steps=2,
+              gl_iter=2, seed=0)
+    one = ch08.ornament_control(dit, ae.model, [0, 1], [200.0, 220.0], **kw)
+    two = ch08.ornament_control(dit, ae.model, [0, 1], [200.0, 220.0], draws=2, **kw)
+    assert one["draws"] == 1 and two["draws"] == 2
+    assert [len(d) for d in two["f1_draws"]] == [2, 2]
+    # the first draw is the one-draw measurement; a fragment's F1 is the mean over its draws
+    assert [d[0] for d in two["f1_draws"]] == one["f1_each"]
+    assert two["f1_each"] == pytest.approx([np.mean(d) for d in two["f1_draws"]])
+    assert two["f1"] == pytest.approx(np.mean(two["f1_each"]))
+
+
+def test_real_control_ceiling_draws(setup):
+    smoke, ae, lat, frags, spec, dit = setup
+    kw = dict(n=len(frags), gl_iter=2, seed=0, steps=2, generators={"DiT": dit})
+    one = ch08.real_control_ceiling(smoke, frags, lat, ae, **kw)
+    two = ch08.real_control_ceiling(smoke, frags, lat, ae, draws=2, **kw)
+    for k in one:
+        # the original audio takes no draw; every row keeps its fragments
+        assert two[k]["original"] == pytest.approx(one[k]["original"], nan_ok=True)
+        for row in one[k]:
+            assert two[k][row]["n"] == one[k][row]["n"]
+    with pytest.raises(ConfigError, match="draws"):
+        ch08.real_control_ceiling(smoke, frags, lat, ae, n=2, draws=0)

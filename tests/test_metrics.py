@@ -190,3 +190,18 @@ def test_validation_plateau_tells_falling_from_flat():
     p = metrics.validation_plateau(flat)
     assert p["plateau"] and p["val_best"] == pytest.approx(0.499, abs=2e-3)
     assert metrics.validation_plateau([1.0, 0.9])["plateau"] is False
+
+
+def test_within_variance_share():
+    rng = np.random.default_rng(0)
+    items = rng.normal(0.0, 1.0, (400, 1))
+    # repeats that agree: nothing within; repeats that are pure noise: everything within
+    assert metrics.within_variance_share(np.repeat(items, 3, axis=1)) == pytest.approx(0.0, abs=1e-12)
+    noise = rng.normal(0.0, 1.0, (400, 3))
+    assert metrics.within_variance_share(noise) == pytest.approx(1.0, abs=0.08)
+    # item sd 1 and repeat sd 1: half the variance of one measurement lies within items
+    assert metrics.within_variance_share(items + noise) == pytest.approx(0.5, abs=0.08)
+    assert np.isnan(metrics.within_variance_share(np.ones((3, 2))))
+    for bad in (np.ones(4), np.ones((1, 3)), np.ones((3, 1)), np.array([[0.0, np.nan], [1.0, 2.0]])):
+        with pytest.raises(ValueError):
+            metrics.within_variance_share(bad)

@@ -601,6 +601,18 @@ class DiTChapterConfig:
             same prompts and noise) and of its ceiling; the ablation's runs and the census take
             ``ablation_eval`` of them. 32 at ``book`` (was 16: the F1 of a condition then moved
             by about +-0.08 between builds, as much as the effect, and the verdict with it).
+        gl_draws: Griffin-Lim draws (random initial phases) of each fragment that the reference
+            DiT's ornament control and its ceiling judge, the F1 of a fragment being the mean
+            over its draws (:func:`maqamgen.recipes.ch08_dit.detection_draws`); the ablation and
+            the census judge one draw. Measured at ``book`` (2026-12-07, AVX-512 machine; the 28
+            validation fragments of the ceiling that hold vibrato, four draws each): one draw's
+            vibrato F1 of the same autoencoder mels ranged 0.58 to 0.73 between draws, and the
+            draw carried 41 % (real) to 75 % (the DiT not told) of the variance of one
+            fragment's F1. The DiT's vibrato asked on real plans minus not told was +0.07
+            [-0.01, +0.16], +0.11 [-0.00, +0.22], +0.07 [-0.02, +0.17] and +0.13 [+0.01, +0.26]
+            with one draw (its verdict moved with the draw), +0.09 to +0.11 with lower bounds
+            +0.02 to +0.03 for each three of the four draws, and +0.10 [+0.03, +0.17] with all
+            four. A draw costs about 0.3 s a fragment (Griffin-Lim and FCPE).
         n_probe: fragments (each split) whose frames the linear ornament probe is fitted on and
             scored on.
         probe_t: noise levels of the probe, as fractions of ``T``.
@@ -636,6 +648,7 @@ class DiTChapterConfig:
     ablations: tuple = DIT_ENCODING_ABLATIONS
     n_eval: int = 32
     n_control: int = 32
+    gl_draws: int = 3
     n_probe: int = 160
     probe_t: tuple[float, ...] = (0.1, 0.5)
     context_multiples: tuple[int, ...] = (1, 2)
@@ -808,7 +821,7 @@ PROFILES: dict[str, Profile] = {
             torch_threads=SMOKE_THREADS),
         dit=DiTChapterConfig(train=DDPMChapterConfig.training(steps=8, batch_size=4, warmup_steps=0),
                              ablation_steps=4, ablations=(("no ornament encoding", (("ornaments", False),)),),
-                             n_eval=4, n_control=2, n_pieces=1, n_probe=8,
+                             n_eval=4, n_control=2, gl_draws=1, n_pieces=1, n_probe=8,
                              torch_threads=SMOKE_THREADS),
         lstm=LSTMChapterConfig(train=LSTMChapterConfig.training(steps=30), windows=(16, 64),
                                seeds=(0, 1), val_every=10, n_bach=12,
@@ -874,7 +887,7 @@ PROFILES: dict[str, Profile] = {
                              ablation_steps=20000, ablation_pieces=8,
                              ablations=DIT_ENCODING_ABLATIONS + DIT_DESIGN_ABLATIONS,
                              ablation_control_kinds=("vibrato", "slide"),
-                             n_eval=256, n_control=64, n_pieces=16,
+                             n_eval=256, n_control=64, gl_draws=4, n_pieces=16,
                              torch_threads=0),
         lstm=LSTMChapterConfig(preset="full", train=LSTMChapterConfig.training(steps=3000, batch_size=32, lr=2e-3),
                                seeds=(0, 1, 2, 3, 4), n_bach=371, bach_val=37,

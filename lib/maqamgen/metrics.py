@@ -803,6 +803,32 @@ def paired_difference(a, b, n_boot: int = 1000, level: float = 0.95, seed: int =
     return bootstrap_ci(a - b, n_boot=n_boot, level=level, seed=seed, min_n=min_n)
 
 
+def within_variance_share(x) -> float:
+    """The share of the variance of single measurements that lies within items.
+
+    ``x`` holds ``k >= 2`` repeated measurements of each of ``n >= 2`` items, shape ``(n, k)``
+    (the ornament F1 of one generated fragment over ``k`` Griffin-Lim draws, say). The share is
+    ``mean_i s_i^2 / s^2``: the mean of the items' own variances (``ddof=1``) over the variance of
+    all ``n k`` values (``ddof=1``); near 0 when repeats agree, near 1 when the repeat and not the
+    item decides the value. Averaging ``k`` repeats divides the within part by ``k``.
+
+    Returns:
+        The share (NaN when every value is the same).
+
+    Raises:
+        ValueError: not ``(n, k)`` with ``n, k >= 2``, or non-finite values.
+
+    Used in: book/part3/08_dit.md
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
+        raise ValueError(f"within_variance_share needs (items, repeats) with both >= 2, got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("within_variance_share needs finite values")
+    total = float(x.var(ddof=1))
+    return float(x.var(axis=1, ddof=1).mean() / total) if total > 0 else float("nan")
+
+
 def _bootstrap(stat, n: int, n_boot: int, seed: int) -> np.ndarray:
     """``stat(index)`` on ``n_boot`` resamples (with repeats) of the item indices ``0..n-1``."""
     rng = np.random.default_rng(seed)

@@ -28,7 +28,9 @@ ornament control.
   to frame, per fragment and, for real latents, by the ornament label of the frames: where the
   census looks for vibrato in the latent itself.
 * :func:`decoded_detections` -- generated mels to audio, pitch track and detected ornaments, once
-  per content (the control and the census read the same "not told" fragments).
+  per content (the control and the census read the same "not told" fragments);
+  :func:`detection_draws` -- the same over several Griffin-Lim draws (random initial phases), whose
+  scores the control and the ceiling average per fragment.
 
 Written for Chapter 8 (book/part3/08_dit.md).
 """
@@ -153,6 +155,41 @@ def decoded_detections(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed:
     return _DETECTED[key]
 
 
+GL_DRAW_SEED_STEP = 1000
+"""Seed offset between Griffin-Lim draws: draw ``d`` of fragment ``i`` is seeded ``seed + d * 1000 + i``
+(draw 0 is :func:`decoded_detections`'s own seeding)."""
+
+
+def detection_draws(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: int = 0, draws: int = 1) -> list:
+    """:func:`decoded_detections` over ``draws`` Griffin-Lim draws of the same mels.
+
+    Griffin-Lim starts from a random phase, and the audio it ends at, hence the pitch track and
+    the ornaments found, depend on that draw: on the ``book`` validation fragments of the ceiling,
+    four draws of the same autoencoder mels gave a mean vibrato F1 of 0.58 to 0.73, and the draw
+    carried 41 % (real fragments) to 75 % (the DiT not told) of the variance of one fragment's F1
+    (2026-12-07, ``DiTChapterConfig.gl_draws``). A score averaged over the draws of each fragment
+    measures the mels, not the vocoder's luck.
+
+    Returns:
+        ``[[(audio, track, detections) for each draw] for each fragment]`` (shared: read only).
+
+    Raises:
+        ConfigError: ``draws < 1``.
+    """
+    if int(draws) < 1:
+        raise ConfigError(f"draws must be at least 1, got {draws}")
+    per = [decoded_detections(mels, normalizer, fcfg, sr, gl_iter, seed + d * GL_DRAW_SEED_STEP)
+           for d in range(int(draws))]
+    return [list(f) for f in zip(*per)]
+
+
+def _nanmean(values) -> float:
+    """Mean of the finite values, NaN when there are none (no warning)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else float("nan")
+
+
 @torch.no_grad()
 def sample_latents(trained: run.Trained, labels, tonic_hz, extra: dict | None = None, steps: int = 10,
                    guidance_scale: float = 2.0, seed: int = 0) -> torch.Tensor:
@@ -184,18 +221,20 @@ def sample_with(trained: run.Trained, ae, labels, tonic_hz, extra: dict | None =
 
 def ornament_control(trained: run.Trained, ae, labels, tonic_hz, kind: str, span: tuple[float, float],
                      normalizer, fcfg, sr: int, steps: int = 10, guidance_scale: float = 2.0,
-                     gl_iter: int = 32, seed: int = 0, ask: bool = True) -> dict:
+                     gl_iter: int = 32, seed: int = 0, ask: bool = True, draws: int = 1) -> dict:
     """Ask for ``kind`` in ``span`` of each fragment (and none elsewhere), detect the ornaments of the
     decoded audio and score the control.
 
     With ``ask=False`` nothing is asked (the model's ornament input is "unknown"): the score of an
-    uninformed model against the same span, the baseline.
+    uninformed model against the same span, the baseline. Each fragment is turned to audio
+    ``draws`` times (:func:`detection_draws`) and its scores are the means over the draws.
 
     Returns:
         ``f1``, ``precision``, ``recall`` (means over fragments of
         :func:`maqamgen.ornaments.control_score` for ``kind``; NaN-safe) with ``f1_lo``/``f1_hi``
         (bootstrap over fragments), ``n``, ``detected_s`` (mean seconds of ``kind`` detected per
-        fragment) and the per-fragment ``f1_each``.
+        fragment), ``draws``, the per-fragment ``f1_each`` and ``f1_draws`` (per fragment, the F1
+        of each draw).
     """
     labels = np.asarray(labels)
     W = int(trained.shape[-1])
@@ -207,18 +246,19 @@ def ornament_control(trained: run.Trained, ae, labels, tonic_hz, kind: str, span
     mel, _ = sample_with(trained, ae, labels, tonic_hz, extra, steps, guidance_scale, seed)
     dur = mel.shape[-1] * fcfg.hop_length / sr
     asked = [(kind, span[0] * dur, span[1] * dur)]
-    f1, prec, rec, det = [], [], [], []
-    for y, _, dets in decoded_detections(mel, normalizer, fcfg, sr, gl_iter, seed):
-        sc = ornaments.control_score(dets, asked, len(y) / sr, kinds=(kind,))[kind]
-        f1.append(float(np.nan_to_num(sc["f1"], nan=0.0)))
-        prec.append(sc["precision"])
-        rec.append(sc["recall"])
-        det.append(sum(d.end_s - d.start_s for d in dets if d.kind == kind))
+    f1, f1_draws, prec, rec, det = [], [], [], [], []
+    for frag in detection_draws(mel, normalizer, fcfg, sr, gl_iter, seed, draws):
+        sc = [ornaments.control_score(dets, asked, len(y) / sr, kinds=(kind,))[kind] for y, _, dets in frag]
+        f1_draws.append([float(np.nan_to_num(c["f1"], nan=0.0)) for c in sc])
+        f1.append(float(np.mean(f1_draws[-1])))
+        prec.append(_nanmean([c["precision"] for c in sc]))
+        rec.append(_nanmean([c["recall"] for c in sc]))
+        det.append(float(np.mean([sum(d.end_s - d.start_s for d in dets if d.kind == kind)
+                                  for _, _, dets in frag])))
     v, lo, hi = metrics.bootstrap_ci(f1, seed=seed)
     return {"kind": kind, "asked": bool(ask), "n": len(f1), "f1": v, "f1_lo": lo, "f1_hi": hi,
-            "precision": float(np.nanmean(prec)) if np.isfinite(prec).any() else float("nan"),
-            "recall": float(np.nanmean(rec)) if np.isfinite(rec).any() else float("nan"),
-            "detected_s": float(np.mean(det)), "f1_each": f1}
+            "precision": _nanmean(prec), "recall": _nanmean(rec),
+            "detected_s": float(np.mean(det)), "draws": int(draws), "f1_each": f1, "f1_draws": f1_draws}
 
 
 def judged_labels(maqamat, tonic_of: dict, n: int) -> tuple[np.ndarray, list]:
@@ -539,7 +579,7 @@ def ornament_census(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: in
 
 def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato", "slide"), n: int = 24,
                          gl_iter: int = 32, seed: int = 0, n_boot: int = 1000, generators: dict | None = None,
-                         steps: int = 10, guidance_scale: float = 2.0) -> dict:
+                         steps: int = 10, guidance_scale: float = 2.0, draws: int = 1) -> dict:
     """The ceiling of ornament control: real fragments "asked" for the ornaments they carry.
 
     For ``n`` fragments of ``frags`` (a fixed random order; those with a labelled ornament of the
@@ -568,6 +608,9 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
         ae: the autoencoder (:class:`maqamgen.recipes.ch06_latent_diffusion.TrainedNet`).
         generators: ``{name: run.Trained}`` DiTs asked for the real plans (none by default).
         steps, guidance_scale: their sampler (seed ``seed``).
+        draws: Griffin-Lim draws of every decoded row (:func:`detection_draws`; fragment ``j`` of
+            the real rows is seeded ``seed + d * GL_DRAW_SEED_STEP + j``); a fragment's F1 is the
+            mean over its draws. The original audio needs none.
 
     Returns:
         ``{kind: {"original": {"f1", "f1_lo", "f1_hi", "n"}, "griffin-lim": {...},
@@ -579,6 +622,8 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
     Raises:
         ConfigError: a generator that does not take the ornament condition.
     """
+    if int(draws) < 1:
+        raise ConfigError(f"draws must be at least 1, got {draws}")
     generators = dict(generators or {})
     for name, g in generators.items():
         if "ornaments" not in condition_keys(g.spec):
@@ -603,30 +648,35 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
                       if d.kind in kinds and d.end_s > st and d.start_s < st + dur])
     held = [j for j, p in enumerate(plans) if p]  # the fragments that hold a kind scored
 
-    def score(row: str, dets, plan, seconds: float) -> None:
-        """The F1 of each kind the plan holds, into ``scores[kind][row]``."""
-        sc = ornaments.control_score(dets, plan, seconds, kinds=kinds)
+    def score(row: str, found, plan) -> None:
+        """The F1 of each kind the plan holds, averaged over the draws ``found`` (``[(detections,
+        seconds), ...]``), into ``scores[kind][row]``."""
+        sc = [ornaments.control_score(dets, plan, seconds, kinds=kinds) for dets, seconds in found]
         for k in kinds:
             if any(x[0] == k for x in plan):
-                scores[k][row].append(float(np.nan_to_num(sc[k]["f1"], nan=0.0)))
+                scores[k][row].append(float(np.mean([np.nan_to_num(c[k]["f1"], nan=0.0) for c in sc])))
 
     sel = idx[torch.as_tensor(held, dtype=torch.long)]
     for name, g in (generators.items() if held else ()):
         for a, extra in (("asked", {"ornaments": lat.ornaments[sel]}), ("not told", None)):
             mel, _ = sample_with(g, ae.model, lat.labels[sel].numpy(), lat.tonic_hz[sel.numpy()], extra,
                                  steps, guidance_scale, seed)
-            for j, (y, _, dets) in zip(held, decoded_detections(mel, frags.normalizer, fcfg, sr, gl_iter, seed)):
-                score(f"{name}, {a}", dets, plans[j], len(y) / sr)
+            for j, frag in zip(held, detection_draws(mel, frags.normalizer, fcfg, sr, gl_iter, seed, draws)):
+                score(f"{name}, {a}", [(dets, len(y) / sr) for y, _, dets in frag], plans[j])
+
+    def found_in(a) -> tuple:
+        return ornaments.detect(trackers.fcpe_track(a, sr), a, sr), len(a) / sr
+
     for j in held:
         i = order[j]
         clip = clips[frags.clip_ids[i]]
         st = float(frags.starts[i]) * hop_s
         y, _ = corp.audio(clip)
-        audio = {"original": np.asarray(y[int(round(st * sr)):int(round((st + dur) * sr))])}
+        score("original", [found_in(np.asarray(y[int(round(st * sr)):int(round((st + dur) * sr))]))], plans[j])
         for name, mel in (("griffin-lim", frags.x[i]), ("autoencoder", rec[j])):
-            audio[name] = features.to_audio(mel, frags.normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + j)
-        for name, a in audio.items():
-            score(name, ornaments.detect(trackers.fcpe_track(a, sr), a, sr), plans[j], len(a) / sr)
+            score(name, [found_in(features.to_audio(mel, frags.normalizer, fcfg, sr, n_iter=gl_iter,
+                                                    seed=seed + d * GL_DRAW_SEED_STEP + j))
+                         for d in range(int(draws))], plans[j])
     out = {}
     for k in kinds:
         out[k] = {}
