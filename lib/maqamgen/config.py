@@ -555,7 +555,16 @@ class DiTChapterConfig:
             [0.02, 0.12]): the intervals overlap, and both lie far below the autoencoder's
             ceiling of 0.61 [0.47, 0.74]. Asked for vibrato throughout, its latents changed no
             more from frame to frame (0.21 to 0.25 against 0.24,
-            :func:`maqamgen.recipes.ch08_dit.frame_change`).
+            :func:`maqamgen.recipes.ch08_dit.frame_change`). Nor did a decoder told the
+            ornament's pitch curve (2026-12-07, off the book, one Griffin-Lim draw): the
+            autoencoder's decoder with FiLM on every block from the per-frame cents of the notes'
+            ornaments (zero-initialised, 1200 steps on frozen training latents), given for the DiT's
+            latents a curve built from the asked labels alone (5.5 Hz, 20 cents): vibrato F1
+            0.06 [0.01, 0.12] asked on real plans, against 0.12 [0.05, 0.20] through the plain
+            decoder; with the real notes' own curve on real latents 0.67 [0.54, 0.80] against
+            0.73 [0.63, 0.82] (0.59 [0.45, 0.72] with no curve). The last batch's L1 barely
+            moved (0.0425 against 0.0434 for the same decoder fine-tuned without the curve): at
+            this budget the decoder makes little use of the curve.
         ornament_adaln: the ornament labels also modulate each token's adaLN in every block
             (:class:`maqamgen.nets.dit.DiTConfig`), besides being added to the tokens. Measured at
             ``book`` (2026-12-06; 9200 steps, two threads; 16 fragments asked at the maqam's
