@@ -205,3 +205,8 @@ def test_within_variance_share():
     for bad in (np.ones(4), np.ones((1, 3)), np.ones((3, 1)), np.array([[0.0, np.nan], [1.0, 2.0]])):
         with pytest.raises(ValueError):
             metrics.within_variance_share(bad)
+
+
+def test_finite_mean_leaves_out_nan_and_inf():
+    assert metrics.finite_mean([1.0, np.nan, 3.0, np.inf]) == 2.0
+    assert np.isnan(metrics.finite_mean([np.nan, np.nan])) and np.isnan(metrics.finite_mean([]))

@@ -803,6 +803,17 @@ def paired_difference(a, b, n_boot: int = 1000, level: float = 0.95, seed: int =
     return bootstrap_ci(a - b, n_boot=n_boot, level=level, seed=seed, min_n=min_n)
 
 
+def finite_mean(values) -> float:
+    """The mean of the finite values (NaN and infinities left out); NaN, without a warning, when
+    there are none.
+
+    Used in: book/part2/07_lstm_tokens.md, book/part3/08_dit.md
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")
+
+
 def within_variance_share(x) -> float:
     """The share of the variance of single measurements that lies within items.
 

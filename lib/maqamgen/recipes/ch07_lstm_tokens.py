@@ -734,7 +734,7 @@ def generation_metrics(continuations: list[list[Note]], maqamat: list[str], ref_
 
     for key, vals in (("out_of_scale", oos), ("note_pcd_js", js)):
         v = np.asarray(vals, dtype=float)
-        value = float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
+        value = metrics.finite_mean(v)
         put(key, metrics.bootstrap_ci(v, n_boot=n_boot, level=level, seed=seed, min_n=MIN_ITEMS)
             if n_boot else nan3, value)  # under MIN_ITEMS items: no interval
     H = (np.asarray(hists, dtype=float) if hists

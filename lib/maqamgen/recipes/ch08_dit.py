@@ -183,13 +183,6 @@ def detection_draws(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: in
     return [list(f) for f in zip(*per)]
 
 
-def _nanmean(values) -> float:
-    """Mean of the finite values, NaN when there are none (no warning)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    return float(v.mean()) if len(v) else float("nan")
-
-
 @torch.no_grad()
 def sample_latents(trained: run.Trained, labels, tonic_hz, extra: dict | None = None, steps: int = 10,
                    guidance_scale: float = 2.0, seed: int = 0) -> torch.Tensor:
@@ -251,13 +244,13 @@ def ornament_control(trained: run.Trained, ae, labels, tonic_hz, kind: str, span
         sc = [ornaments.control_score(dets, asked, len(y) / sr, kinds=(kind,))[kind] for y, _, dets in frag]
         f1_draws.append([float(np.nan_to_num(c["f1"], nan=0.0)) for c in sc])
         f1.append(float(np.mean(f1_draws[-1])))
-        prec.append(_nanmean([c["precision"] for c in sc]))
-        rec.append(_nanmean([c["recall"] for c in sc]))
+        prec.append(metrics.finite_mean([c["precision"] for c in sc]))
+        rec.append(metrics.finite_mean([c["recall"] for c in sc]))
         det.append(float(np.mean([sum(d.end_s - d.start_s for d in dets if d.kind == kind)
                                   for _, _, dets in frag])))
     v, lo, hi = metrics.bootstrap_ci(f1, seed=seed)
     return {"kind": kind, "asked": bool(ask), "n": len(f1), "f1": v, "f1_lo": lo, "f1_hi": hi,
-            "precision": _nanmean(prec), "recall": _nanmean(rec),
+            "precision": metrics.finite_mean(prec), "recall": metrics.finite_mean(rec),
             "detected_s": float(np.mean(det)), "draws": int(draws), "f1_each": f1, "f1_draws": f1_draws}
 
 
