@@ -464,16 +464,44 @@ def _torchaudio_griffin_lim(mag, n_fft, hop, n_iter, seed, window, length, momen
     (2048, 1024, None, 0.99, "hann"),  # two frames overlapping
 ])
 def test_griffin_lim_is_torchaudios(n_fft, hop, length_offset, momentum, window):
+    """The same algorithm as torchaudio's: after 2 iterations the signals agree to float rounding.
+
+    Each iteration feeds the last one's rounding back, with momentum 0.99 amplified, so after 12
+    the gap is larger and depends on the CPU's FFT kernels: on the book's grid (2048, 512) it was
+    under 2e-4 of the peak on one 2-core machine and 5.3e-4 on an Intel one with AVX-512
+    (2026-12-07; the other cases 3e-6 to 2e-5 there), so 12 iterations only bound it loosely.
+    """
     rng = np.random.default_rng(0)
     t = np.arange(int(0.8 * SR)) / SR
     y = (0.3 * np.sin(2 * np.pi * 220 * t + 3 * np.sin(2 * np.pi * 5 * t))
          + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
     mag = np.abs(A.stft(y, n_fft=n_fft, hop_length=hop))
     length = None if length_offset is None else len(y) + length_offset
-    ours = A.griffin_lim(mag, n_fft, hop, 12, 3, window, length, momentum)
-    ref = _torchaudio_griffin_lim(mag, n_fft, hop, 12, 3, window, length, momentum)
-    assert ours.shape == ref.shape and ours.dtype == np.float32
-    np.testing.assert_allclose(ours, ref, atol=2e-4 * np.abs(ref).max(), rtol=0)
+    for n_iter, tol in ((2, 2e-5), (12, 3e-3)):
+        ours = A.griffin_lim(mag, n_fft, hop, n_iter, 3, window, length, momentum)
+        ref = _torchaudio_griffin_lim(mag, n_fft, hop, n_iter, 3, window, length, momentum)
+        assert ours.shape == ref.shape and ours.dtype == np.float32
+        np.testing.assert_allclose(ours, ref, atol=tol * np.abs(ref).max(), rtol=0)
+
+
+def test_griffin_lim_batch_is_each_alone():
+    """A batch of magnitudes with one seed each gives, bit for bit, each one's signal alone."""
+    rng = np.random.default_rng(1)
+    mags = [np.abs(A.stft(sine(f) + 0.01 * rng.standard_normal(len(sine(f))), n_fft=512, hop_length=128))
+            for f in (220.0, 330.0, 440.0)]
+    batch = A.griffin_lim(np.stack(mags), hop_length=128, n_iter=6, seed=[5, 9, 5])
+    assert batch.shape == (3, 128 * (mags[0].shape[1] - 1)) and batch.dtype == np.float32
+    for m, s, y in zip(mags, (5, 9, 5), batch):
+        np.testing.assert_array_equal(y, A.griffin_lim(m, hop_length=128, n_iter=6, seed=s))
+    with pytest.raises(ValueError, match="as many seeds"):
+        A.griffin_lim(np.stack(mags), hop_length=128, seed=[1, 2])
+    with pytest.raises(ValueError, match="one seed"):
+        A.griffin_lim(mags[0], hop_length=128, seed=[1])
+    mel = np.stack([A.mel_spectrogram_db(sine(f), SR, n_fft=512, hop_length=128, n_mels=40)
+                    for f in (300.0, 500.0)])
+    both = A.mel_to_audio(mel, SR, n_fft=512, hop_length=128, n_iter=4, seed=[0, 7])
+    for m, s, y in zip(mel, (0, 7), both):
+        np.testing.assert_array_equal(y, A.mel_to_audio(m, SR, n_fft=512, hop_length=128, n_iter=4, seed=s))
 
 
 def test_griffin_lim_refuses_what_it_cannot_invert():

@@ -254,8 +254,9 @@ def test_decoded_detections_are_computed_once_per_content(setup, monkeypatch):
     smoke, ae, lat, frags, spec, dit = setup
     monkeypatch.setattr(ch08, "_DETECTED", {})
     calls = []
-    real_track = ch08.trackers.fcpe_track
-    monkeypatch.setattr(ch08.trackers, "fcpe_track", lambda y, sr: calls.append(1) or real_track(y, sr))
+    real_tracks = ch08.trackers.fcpe_tracks
+    monkeypatch.setattr(ch08.trackers, "fcpe_tracks",
+                        lambda ys, sr: calls.extend([1] * len(ys)) or real_tracks(ys, sr))
     x = frags.x[:2]  # (2, 1, F, T) tensor
     a = ch08.decoded_detections(x, ae.normalizer, FCFG, dit.sr, gl_iter=2, seed=0)
     assert len(a) == 2 and len(calls) == 2
@@ -361,6 +362,19 @@ def test_window_confusion_counts_and_names_the_misreading():
     assert ch08.window_confusion([]).empty
 
 
+@pytest.mark.parametrize("bad", [0, -1, 2.5, 1.0, True, "3", None])
+def test_draw_count_rejects_what_is_not_a_count(bad):
+    with pytest.raises(ConfigError, match="draws must be a whole number"):
+        ch08.draw_count(bad)
+
+
+def test_draw_count_and_seed():
+    assert ch08.draw_count(3) == 3 and type(ch08.draw_count(np.int64(2))) is int
+    # draw 0 is the one-draw seeding; draws of one fragment lie GL_DRAW_SEED_STEP apart
+    assert ch08.draw_seed(7, 0, 5) == 12
+    assert ch08.draw_seed(7, 2, 5) == 12 + 2 * ch08.GL_DRAW_SEED_STEP
+
+
 def test_detection_draws_average_griffin_lim_draws(setup):
     smoke, ae, lat, frags, spec, dit = setup
     x = frags.x[:2]
@@ -382,6 +396,8 @@ def test_ornament_control_averages_its_draws(setup):
               gl_iter=2, seed=0)
     one = ch08.ornament_control(dit, ae.model, [0, 1], [200.0, 220.0], **kw)
     two = ch08.ornament_control(dit, ae.model, [0, 1], [200.0, 220.0], draws=2, **kw)
+    with pytest.raises(ConfigError, match="draws"):
+        ch08.ornament_control(dit, ae.model, [0, 1], [200.0, 220.0], draws=0, **kw)
     assert one["draws"] == 1 and two["draws"] == 2
     assert [len(d) for d in two["f1_draws"]] == [2, 2]
     # the first draw is the one-draw measurement; a fragment's F1 is the mean over its draws

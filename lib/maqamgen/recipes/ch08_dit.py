@@ -30,7 +30,8 @@ ornament control.
 * :func:`decoded_detections` -- generated mels to audio, pitch track and detected ornaments, once
   per content (the control and the census read the same "not told" fragments);
   :func:`detection_draws` -- the same over several Griffin-Lim draws (random initial phases), whose
-  scores the control and the ceiling average per fragment.
+  scores the control and the ceiling average per fragment; :func:`draw_count` checks their number
+  and :func:`draw_seed` seeds each draw.
 
 Written for Chapter 8 (book/part3/08_dit.md).
 """
@@ -143,11 +144,9 @@ def decoded_detections(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed:
     key = (runtime.digest(x.tobytes(), n=64), x.shape, repr(normalizer.to_dict()), repr(fcfg),
            int(sr), int(gl_iter), int(seed))
     if key not in _DETECTED:
-        out = []
-        for i, m in enumerate(x):
-            y = features.to_audio(m, normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + i)
-            tr = trackers.fcpe_track(y, sr)
-            out.append((y, tr, ornaments.detect(tr, y, sr)))
+        ys = features.to_audio_batch(x, normalizer, fcfg, sr, n_iter=gl_iter,
+                                     seeds=[seed + i for i in range(len(x))])
+        out = [(y, tr, ornaments.detect(tr, y, sr)) for y, tr in zip(ys, trackers.fcpe_tracks(list(ys), sr))]
         while len(_DETECTED) >= _DETECTED_KEEP:
             _DETECTED.pop(next(iter(_DETECTED)))
         _DETECTED[key] = out
@@ -158,6 +157,23 @@ def decoded_detections(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed:
 GL_DRAW_SEED_STEP = 1000
 """Seed offset between Griffin-Lim draws: draw ``d`` of fragment ``i`` is seeded ``seed + d * 1000 + i``
 (draw 0 is :func:`decoded_detections`'s own seeding)."""
+
+
+def draw_count(draws) -> int:
+    """The number of Griffin-Lim draws ``draws`` as an ``int``, checked.
+
+    Raises:
+        ConfigError: not a whole number of at least 1 (``True``, ``2.5``, ``0``, ``"3"``).
+    """
+    ok = isinstance(draws, (int, np.integer)) and not isinstance(draws, bool) and draws >= 1
+    if not ok:
+        raise ConfigError(f"draws must be a whole number of at least 1, got {draws!r}")
+    return int(draws)
+
+
+def draw_seed(seed: int, draw: int, i: int) -> int:
+    """The Griffin-Lim seed of draw ``draw`` of fragment ``i``: ``seed + draw * GL_DRAW_SEED_STEP + i``."""
+    return int(seed) + int(draw) * GL_DRAW_SEED_STEP + int(i)
 
 
 def detection_draws(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: int = 0, draws: int = 1) -> list:
@@ -174,12 +190,10 @@ def detection_draws(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: in
         ``[[(audio, track, detections) for each draw] for each fragment]`` (shared: read only).
 
     Raises:
-        ConfigError: ``draws < 1``.
+        ConfigError: ``draws`` not a whole number of at least 1 (:func:`draw_count`).
     """
-    if int(draws) < 1:
-        raise ConfigError(f"draws must be at least 1, got {draws}")
-    per = [decoded_detections(mels, normalizer, fcfg, sr, gl_iter, seed + d * GL_DRAW_SEED_STEP)
-           for d in range(int(draws))]
+    per = [decoded_detections(mels, normalizer, fcfg, sr, gl_iter, draw_seed(seed, d, 0))
+           for d in range(draw_count(draws))]
     return [list(f) for f in zip(*per)]
 
 
@@ -228,7 +242,12 @@ def ornament_control(trained: run.Trained, ae, labels, tonic_hz, kind: str, span
         (bootstrap over fragments), ``n``, ``detected_s`` (mean seconds of ``kind`` detected per
         fragment), ``draws``, the per-fragment ``f1_each`` and ``f1_draws`` (per fragment, the F1
         of each draw).
+
+    Raises:
+        ConfigError: ``draws`` not a whole number of at least 1 (checked before sampling); a DiT
+            asked for ornaments that was trained without the ornament encoding.
     """
+    draws = draw_count(draws)
     labels = np.asarray(labels)
     W = int(trained.shape[-1])
     extra = None
@@ -251,7 +270,7 @@ def ornament_control(trained: run.Trained, ae, labels, tonic_hz, kind: str, span
     v, lo, hi = metrics.bootstrap_ci(f1, seed=seed)
     return {"kind": kind, "asked": bool(ask), "n": len(f1), "f1": v, "f1_lo": lo, "f1_hi": hi,
             "precision": metrics.finite_mean(prec), "recall": metrics.finite_mean(rec),
-            "detected_s": float(np.mean(det)), "draws": int(draws), "f1_each": f1, "f1_draws": f1_draws}
+            "detected_s": float(np.mean(det)), "draws": draws, "f1_each": f1, "f1_draws": f1_draws}
 
 
 def judged_labels(maqamat, tonic_of: dict, n: int) -> tuple[np.ndarray, list]:
@@ -602,7 +621,7 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
         generators: ``{name: run.Trained}`` DiTs asked for the real plans (none by default).
         steps, guidance_scale: their sampler (seed ``seed``).
         draws: Griffin-Lim draws of every decoded row (:func:`detection_draws`; fragment ``j`` of
-            the real rows is seeded ``seed + d * GL_DRAW_SEED_STEP + j``); a fragment's F1 is the
+            the real rows is seeded :func:`draw_seed` ``(seed, d, j)``); a fragment's F1 is the
             mean over its draws. The original audio needs none.
 
     Returns:
@@ -615,8 +634,7 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
     Raises:
         ConfigError: a generator that does not take the ornament condition.
     """
-    if int(draws) < 1:
-        raise ConfigError(f"draws must be at least 1, got {draws}")
+    draws = draw_count(draws)
     generators = dict(generators or {})
     for name, g in generators.items():
         if "ornaments" not in condition_keys(g.spec):
@@ -657,19 +675,27 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
             for j, frag in zip(held, detection_draws(mel, frags.normalizer, fcfg, sr, gl_iter, seed, draws)):
                 score(f"{name}, {a}", [(dets, len(y) / sr) for y, _, dets in frag], plans[j])
 
-    def found_in(a) -> tuple:
-        return ornaments.detect(trackers.fcpe_track(a, sr), a, sr), len(a) / sr
+    def found_in(ys) -> list:
+        """``[(detections, seconds), ...]`` of each signal."""
+        return [(ornaments.detect(tr, a, sr), len(a) / sr) for a, tr in zip(ys, trackers.fcpe_tracks(ys, sr))]
 
+    originals = []
     for j in held:
         i = order[j]
-        clip = clips[frags.clip_ids[i]]
         st = float(frags.starts[i]) * hop_s
-        y, _ = corp.audio(clip)
-        score("original", [found_in(np.asarray(y[int(round(st * sr)):int(round((st + dur) * sr))]))], plans[j])
-        for name, mel in (("griffin-lim", frags.x[i]), ("autoencoder", rec[j])):
-            score(name, [found_in(features.to_audio(mel, frags.normalizer, fcfg, sr, n_iter=gl_iter,
-                                                    seed=seed + d * GL_DRAW_SEED_STEP + j))
-                         for d in range(int(draws))], plans[j])
+        y, _ = corp.audio(clips[frags.clip_ids[i]])
+        originals.append(np.asarray(y[int(round(st * sr)):int(round((st + dur) * sr))]))
+    for j, found in zip(held, found_in(originals)):
+        score("original", [found], plans[j])
+    if held:
+        h = torch.as_tensor(held, dtype=torch.long)
+        for name, mels in (("griffin-lim", frags.x[idx[h]]), ("autoencoder", rec[h])):
+            # draw d of every held fragment j at once, seeded draw_seed(seed, d, j)
+            per_draw = [found_in(list(features.to_audio_batch(
+                mels, frags.normalizer, fcfg, sr, n_iter=gl_iter, seeds=[draw_seed(seed, d, j) for j in held])))
+                for d in range(draws)]
+            for k, j in enumerate(held):
+                score(name, [found[k] for found in per_draw], plans[j])
     out = {}
     for k in kinds:
         out[k] = {}
