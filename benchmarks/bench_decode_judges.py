@@ -40,7 +40,6 @@ from maqamgen.nets import depthwise
 
 SR, N_FFT, HOP, N_ITER = 22050, 2048, 512, 32
 REPEATS = 3
-BATCH = 8  # as features.AUDIO_BATCH and trackers.FCPE_BATCH
 
 
 def best_of(fn, repeats: int = REPEATS) -> float:
@@ -106,26 +105,6 @@ def main() -> None:
     same_voicing = np.array_equal(np.isfinite(tr_ours.f0_hz), np.isfinite(tr_stock.f0_hz))
     print(f"FCPE 5.9 s: grouped convolutions {a:.3f} s, shifted {b:.3f} s, x{a / b:.2f} "
           f"(largest difference {cents:.4f} cents; same voiced frames: {same_voicing})")
-
-    # a judge's fragments one by one against in batches (Griffin-Lim, FCPE): the same signals
-    frags = [phrase(5.9) * (0.5 + 0.1 * k) for k in range(BATCH)]
-    mags = np.stack([np.abs(audio.stft(f, N_FFT, HOP)) for f in frags]).astype(np.float32)
-    seeds = list(range(BATCH))
-    a = best_of(lambda: [audio.griffin_lim(m, N_FFT, HOP, N_ITER, seed=s) for m, s in zip(mags, seeds)])
-    b = best_of(lambda: audio.griffin_lim(mags, N_FFT, HOP, N_ITER, seed=seeds))
-    same = all(np.array_equal(audio.griffin_lim(m, N_FFT, HOP, N_ITER, seed=s), y)
-               for m, s, y in zip(mags, seeds, audio.griffin_lim(mags, N_FFT, HOP, N_ITER, seed=seeds)))
-    print(f"Griffin-Lim of {BATCH} x 5.9 s: one by one {a:.3f} s, a batch {b:.3f} s, x{a / b:.2f} "
-          f"(the same signals: {same})")
-    a = best_of(lambda: [trackers.fcpe_track(f, SR) for f in frags])
-    b = best_of(lambda: trackers.fcpe_tracks(frags, SR, batch=BATCH))
-    one = [trackers.fcpe_track(f, SR) for f in frags]
-    together = trackers.fcpe_tracks(frags, SR, batch=BATCH)
-    same_voicing = all(np.array_equal(np.isfinite(p.f0_hz), np.isfinite(q.f0_hz)) for p, q in zip(one, together))
-    cents = max(float(np.nanmax(np.abs(1200 * np.log2(p.f0_hz / q.f0_hz)), initial=0.0))
-                for p, q in zip(one, together))
-    print(f"FCPE of {BATCH} x 5.9 s: one by one {a:.3f} s, a batch {b:.3f} s, x{a / b:.2f} "
-          f"(largest difference {cents:.2e} cents; same voiced frames: {same_voicing})")
 
     conv = torch.nn.Conv1d(1024, 1024, 31, padding=15, groups=1024)
     x = torch.randn(1, 1024, 591)

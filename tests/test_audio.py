@@ -484,26 +484,6 @@ def test_griffin_lim_is_torchaudios(n_fft, hop, length_offset, momentum, window)
         np.testing.assert_allclose(ours, ref, atol=tol * np.abs(ref).max(), rtol=0)
 
 
-def test_griffin_lim_batch_is_each_alone():
-    """A batch of magnitudes with one seed each gives, bit for bit, each one's signal alone."""
-    rng = np.random.default_rng(1)
-    mags = [np.abs(A.stft(sine(f) + 0.01 * rng.standard_normal(len(sine(f))), n_fft=512, hop_length=128))
-            for f in (220.0, 330.0, 440.0)]
-    batch = A.griffin_lim(np.stack(mags), hop_length=128, n_iter=6, seed=[5, 9, 5])
-    assert batch.shape == (3, 128 * (mags[0].shape[1] - 1)) and batch.dtype == np.float32
-    for m, s, y in zip(mags, (5, 9, 5), batch):
-        np.testing.assert_array_equal(y, A.griffin_lim(m, hop_length=128, n_iter=6, seed=s))
-    with pytest.raises(ValueError, match="as many seeds"):
-        A.griffin_lim(np.stack(mags), hop_length=128, seed=[1, 2])
-    with pytest.raises(ValueError, match="one seed"):
-        A.griffin_lim(mags[0], hop_length=128, seed=[1])
-    mel = np.stack([A.mel_spectrogram_db(sine(f), SR, n_fft=512, hop_length=128, n_mels=40)
-                    for f in (300.0, 500.0)])
-    both = A.mel_to_audio(mel, SR, n_fft=512, hop_length=128, n_iter=4, seed=[0, 7])
-    for m, s, y in zip(mel, (0, 7), both):
-        np.testing.assert_array_equal(y, A.mel_to_audio(m, SR, n_fft=512, hop_length=128, n_iter=4, seed=s))
-
-
 def test_griffin_lim_refuses_what_it_cannot_invert():
     mag = np.abs(A.stft(sine(440.0), n_fft=512, hop_length=128))
     with pytest.raises(ValueError, match="centred frames"):

@@ -104,24 +104,3 @@ def test_stitch_drops_the_overlap():
     out = stitch(P, overlap=1)
     assert out.shape == (2, 7)
     np.testing.assert_array_equal(out[:, 4:], P[1, 0, :, 1:].numpy())
-
-
-def test_to_audio_batch_is_to_audio_of_each():
-    """Many mels at once, in batches of any size: bit for bit each one's to_audio with its seed."""
-    cfg = FeatureConfig()
-    sr = 22050
-    t = np.arange(int(1.6 * sr)) / sr
-    mels = np.stack([features.clip_mel_db((0.5 * np.sin(2 * np.pi * f * t)).astype(np.float32), sr, cfg)[:, :40]
-                     for f in (196.0, 220.0, 262.0)])
-    n = features.fit_normalizer(mels, cfg.dynamic_range_db)
-    x = torch.from_numpy(n.forward(mels))[:, None]  # (N, 1, F, T), as the models give them
-    each = [features.to_audio(m, n, cfg, sr, n_iter=3, seed=s) for m, s in zip(x, (4, 1, 4))]
-    for batch in (1, 2, 8):
-        got = features.to_audio_batch(x, n, cfg, sr, n_iter=3, seeds=(4, 1, 4), batch=batch)
-        assert got.shape == (3, 39 * cfg.hop_length) and got.dtype == np.float32
-        for a, b in zip(each, got):
-            np.testing.assert_array_equal(a, b)
-    with pytest.raises(ConfigError, match="as many Griffin-Lim seeds"):
-        features.to_audio_batch(x, n, cfg, sr, seeds=(1, 2))
-    with pytest.raises(ConfigError, match="batch"):
-        features.to_audio_batch(x, n, cfg, sr, seeds=(1, 2, 3), batch=0)

@@ -228,14 +228,3 @@ def test_cached_pitch_tracks_round_trip_as_arrays(tmp_path, monkeypatch):
         a, b = out["c1"][kind], back["c1"][kind]
         assert np.array_equal(a.times, b.times) and np.allclose(a.f0_hz, b.f0_hz, equal_nan=True)
         assert a.hop_s == b.hop_s
-
-
-def test_tracks_are_each_track():
-    """The judge's tracks of several signals are each signal's track (FCPE in batches: the same
-    voiced frames, pitches within 0.01 cent)."""
-    t = np.arange(int(1.2 * 22050)) / 22050
-    ys = [(0.4 * np.sin(2 * np.pi * f * t)).astype(np.float32) for f in (196.0, 233.1, 311.1)]
-    for a, b in zip(judge.tracks(ys, 22050), [judge.track(y, 22050) for y in ys]):
-        np.testing.assert_array_equal(np.isfinite(a.f0_hz), np.isfinite(b.f0_hz))
-        v = np.isfinite(a.f0_hz)
-        assert v.any() and np.abs(1200 * np.log2(a.f0_hz[v] / b.f0_hz[v])).max() < 1e-2

@@ -105,28 +105,6 @@ def test_fcpe_is_deterministic_and_resamples(plucks):
     np.testing.assert_allclose(direct.f0_hz, tr.f0_hz, rtol=1e-5)
 
 
-def test_fcpe_tracks_batch_is_each_alone(plucks):
-    """Signals tracked together: equal lengths share a batch, the rest go alone, in order; a batch
-    moves FCPE's floats by rounding only (the same voiced frames, pitches within 0.01 cent)."""
-    y, notes, tr = plucks
-    ys = [y, 0.5 * y[::-1].copy(), y[: len(y) // 2].copy(), 0.8 * y]
-    alone = [T.fcpe_track(v, SR) for v in ys]
-    for batch in (2, 8):
-        together = T.fcpe_tracks(ys, SR, batch=batch)
-        assert len(together) == len(ys)
-        for a, b in zip(alone, together):
-            np.testing.assert_array_equal(a.times, b.times)
-            np.testing.assert_array_equal(np.isfinite(a.f0_hz), np.isfinite(b.f0_hz))
-            v = np.isfinite(a.f0_hz)
-            assert np.abs(1200 * np.log2(a.f0_hz[v] / b.f0_hz[v])).max() < 1e-2
-    np.testing.assert_array_equal(T.fcpe_tracks(ys, SR, batch=1)[0].f0_hz, tr.f0_hz)
-    assert T.fcpe_tracks([], SR) == []
-    with pytest.raises(ConfigError, match="batch"):
-        T.fcpe_tracks(ys, SR, batch=0)
-    with pytest.raises(AudioError):
-        T.fcpe_tracks([y, np.full(100, np.nan)], SR)
-
-
 def test_fcpe_coarser_hop(plucks):
     y, notes, tr = plucks
     coarse = T.fcpe_track(y, SR, hop_s=0.03)

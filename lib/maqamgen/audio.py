@@ -358,29 +358,23 @@ class _OverlapAdd:
         self.inv_env = 1.0 / env[self.start:end]
 
     def _add(self, frames):
-        """``(..., T, R hop)`` frames overlap-added into ``(..., (T + R - 1) hop)`` samples."""
+        """``(T, R hop)`` frames overlap-added into ``((T + R - 1) hop,)`` samples."""
         import torch
 
-        lead = frames.shape[:-2]
-        blocks = frames.reshape(*lead, self.T, self.R, self.hop)
-        out = torch.zeros(*lead, self.T + self.R - 1, self.hop, dtype=frames.dtype)
+        blocks = frames.reshape(self.T, self.R, self.hop)
+        out = torch.zeros(self.T + self.R - 1, self.hop, dtype=frames.dtype)
         for r in range(self.R):
-            out[..., r:r + self.T, :] += blocks[..., r, :]
-        return out.reshape(*lead, -1)
+            out[r:r + self.T] += blocks[:, r]
+        return out.reshape(-1)
 
     def __call__(self, Z):
-        """``(n_fft // 2 + 1, T)`` complex STFT -> ``(length,)`` signal; or a batch, ``(B, n_fft // 2
-        + 1, T)`` -> ``(B, length)``, each signal the same floats as its STFT alone gives (the
-        inverse FFT runs one STFT at a time: batched, its rounding differs)."""
+        """``(n_fft // 2 + 1, T)`` complex STFT -> ``(length,)`` signal."""
         import torch
 
-        if Z.ndim == 2:
-            frames = torch.fft.irfft(Z, n=self.n_fft, dim=0).T
-        else:
-            frames = torch.stack([torch.fft.irfft(z, n=self.n_fft, dim=0).T for z in Z])
-        y = self._add(torch.nn.functional.pad(frames * self.window, (0, self.pad)))
-        y = y[..., self.start:self.start + self.inv_env.numel()] * self.inv_env
-        return torch.nn.functional.pad(y, (0, self.length - y.shape[-1]))  # zeros past the frames
+        frames = torch.fft.irfft(Z, n=self.n_fft, dim=0).T * self.window
+        y = self._add(torch.nn.functional.pad(frames, (0, self.pad)))
+        y = y[self.start:self.start + self.inv_env.numel()] * self.inv_env
+        return torch.nn.functional.pad(y, (0, self.length - y.numel()))  # zeros past the frames
 
 
 def istft(S, hop_length: int = 512, window="hann", length: int | None = None) -> np.ndarray:
@@ -647,7 +641,7 @@ def griffin_lim(
     n_fft: int | None = None,
     hop_length: int = 512,
     n_iter: int = 32,
-    seed=0,
+    seed: int = 0,
     window="hann",
     length: int | None = None,
     momentum: float = 0.99,
@@ -660,67 +654,48 @@ def griffin_lim(
     :class:`_OverlapAdd`: the same signal to float rounding (``tests/test_audio.py`` compares it
     with torchaudio's), 1.45 to 1.65 times as fast (a 5.9-s clip at 32 iterations: 132 against
     218 ms on this 2-core CPU, ``benchmarks/bench_decode_judges.py``). Every generated spectrogram of the book
-    becomes audio through this function, so its speed is a share of every judge's.
-
-    A batch of magnitudes ``(B, n_fft // 2 + 1, n_frames)`` with one seed each runs the
-    iterations on all of them at once, and each signal is the same floats as its magnitude alone
-    gives with its seed (``tests/test_audio.py``); on a 2-core CPU a batch is faster than a loop
-    (``benchmarks/bench_decode_judges.py``).
+    becomes audio through this function, so its speed is a share of every judge's. Batching does
+    not help: 8 fragments of 5.9 s iterated as one ``(8, F, T)`` batch took 1.09 s against 0.58 s
+    one by one on a 2-core CPU to itself (2026-12-07; FCPE in batches of 8 took 0.69 against
+    0.63 s), though the batch was faster while another job shared the cores.
 
     The random initial phase comes from ``torch.manual_seed(seed)`` inside a forked RNG, so the
     result is reproducible and the caller's global torch RNG is left untouched.
 
     Args:
-        magnitude: Linear STFT magnitude ``|S|``, shape ``(n_fft // 2 + 1, n_frames)``, or a batch
-            ``(B, n_fft // 2 + 1, n_frames)``.
+        magnitude: Linear STFT magnitude ``|S|``, shape ``(n_fft // 2 + 1, n_frames)``.
         n_fft: FFT size; default ``2 * (m - 1)``.
         hop_length: Hop in samples.
         n_iter: Griffin-Lim iterations.
-        seed: Seed of the random initial phase; for a batch, a sequence of ``B`` seeds.
+        seed: Seed of the random initial phase.
         window: Window of the (centred) STFT it inverts.
         length: Output length in samples (one with as many centred frames as ``magnitude``:
             ``hop_length (n_frames - 1)`` up to ``hop_length n_frames - 1``).
         momentum: Fast Griffin-Lim momentum (0.99 as torchaudio's default; 0: plain Griffin-Lim).
 
     Returns:
-        float32 signal, shape ``(length,)`` or ``((n_frames - 1) * hop_length,)``; for a batch,
-        ``(B, ...)``.
-
-    Raises:
-        ValueError: a bad shape, a batch without one seed per magnitude, or a bad setting.
+        float32 signal, shape ``(length,)`` or ``((n_frames - 1) * hop_length,)``.
     """
     import torch
 
     mag = np.asarray(magnitude, dtype=np.float32)
-    if mag.ndim not in (2, 3) or mag.shape[-2] < 2:
-        raise ValueError(f"magnitude must have shape (n_fft // 2 + 1, n_frames) or (batch, n_fft // 2 + 1, "
-                         f"n_frames), got {mag.shape}")
-    if mag.ndim == 3:
-        seeds = [seed] if np.ndim(seed) == 0 else list(seed)
-        if len(seeds) != mag.shape[0]:
-            raise ValueError(f"a batch of {mag.shape[0]} magnitudes needs as many seeds, got {seed!r}")
-    elif np.ndim(seed) != 0:
-        raise ValueError(f"one magnitude takes one seed, got {seed!r}")
-    else:
-        seeds = [seed]
-    n_fft = 2 * (mag.shape[-2] - 1) if n_fft is None else _check_positive_int("n_fft", n_fft)
-    if n_fft // 2 + 1 != mag.shape[-2]:
-        raise ValueError(f"magnitude has {mag.shape[-2]} bins but n_fft={n_fft} needs {n_fft // 2 + 1}")
+    if mag.ndim != 2 or mag.shape[0] < 2:
+        raise ValueError(f"magnitude must have shape (n_fft // 2 + 1, n_frames), got {mag.shape}")
+    n_fft = 2 * (mag.shape[0] - 1) if n_fft is None else _check_positive_int("n_fft", n_fft)
+    if n_fft // 2 + 1 != mag.shape[0]:
+        raise ValueError(f"magnitude has {mag.shape[0]} bins but n_fft={n_fft} needs {n_fft // 2 + 1}")
     n_iter, hop = _check_positive_int("n_iter", n_iter), _check_positive_int("hop_length", hop_length)
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-    if length is not None and 1 + int(length) // hop != mag.shape[-1]:
+    if length is not None and 1 + int(length) // hop != mag.shape[1]:
         raise ValueError(f"length {length} has {1 + int(length) // hop} centred frames at hop {hop}, the "
-                         f"magnitude {mag.shape[-1]}")
+                         f"magnitude {mag.shape[1]}")
     win = torch.from_numpy(_window(window, n_fft).astype(np.float32))
     spec = torch.from_numpy(mag)
-    inverse = _OverlapAdd(win, n_fft, hop, mag.shape[-1], length)
-    phases = []
-    for s in seeds:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(s))
-            phases.append(torch.rand(spec.shape[-2:], dtype=torch.complex64))
-    angles = phases[0] if mag.ndim == 2 else torch.stack(phases)
+    inverse = _OverlapAdd(win, n_fft, hop, mag.shape[1], length)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        angles = torch.rand(spec.shape, dtype=torch.complex64)
     previous = None
     for _ in range(n_iter):
         rebuilt = torch.stft(inverse(spec * angles), n_fft, hop, n_fft, win, center=True, pad_mode="reflect",
@@ -859,36 +834,31 @@ def mel_to_audio(
     that are empty because ``n_mels`` is large for ``n_fft`` do no harm) and clips negative
     powers to 0; the pitch survives but the fine spectral detail between bands does not.
 
-    A batch ``(B, n_mels, n_frames)`` with a sequence of ``B`` seeds gives ``(B, ...)`` signals,
-    each the same floats as its spectrogram alone (see :func:`griffin_lim`).
-
     Args:
-        mel_db: Mel spectrogram in dB, shape ``(n_mels, n_frames)``, or a batch of them.
+        mel_db: Mel spectrogram in dB, shape ``(n_mels, n_frames)``.
         sr, n_fft, hop_length, f_min, f_max: As used to make it.
-        n_mels: Must equal ``mel_db.shape[-2]`` when given.
+        n_mels: Must equal ``mel_db.shape[0]`` when given.
         n_iter: Griffin-Lim iterations.
         ref: The reference power of ``mel_db`` (with ``ref="max"`` the absolute level was
             lost; the output then has an arbitrary scale).
-        seed: Griffin-Lim seed; for a batch, one per spectrogram.
+        seed: Griffin-Lim seed.
         length: Output length in samples.
 
     Returns:
-        float32 signal, shape ``(length,)`` or ``((n_frames - 1) * hop_length,)``; for a batch,
-        ``(B, ...)``.
+        float32 signal, shape ``(length,)`` or ``((n_frames - 1) * hop_length,)``.
     """
     import torch
     import torchaudio
 
     mel_db = np.asarray(mel_db, dtype=np.float64)
-    if mel_db.ndim not in (2, 3):
-        raise ValueError(f"mel_db must have shape (n_mels, n_frames) or (batch, n_mels, n_frames), got "
-                         f"{mel_db.shape}")
-    if n_mels is not None and n_mels != mel_db.shape[-2]:
-        raise ValueError(f"mel_db has {mel_db.shape[-2]} bands, n_mels={n_mels}")
+    if mel_db.ndim != 2:
+        raise ValueError(f"mel_db must have shape (n_mels, n_frames), got {mel_db.shape}")
+    if n_mels is not None and n_mels != mel_db.shape[0]:
+        raise ValueError(f"mel_db has {mel_db.shape[0]} bands, n_mels={n_mels}")
     n_fft = _check_positive_int("n_fft", n_fft)
     inv = torchaudio.transforms.InverseMelScale(
         n_stft=n_fft // 2 + 1,
-        n_mels=mel_db.shape[-2],
+        n_mels=mel_db.shape[0],
         sample_rate=_check_positive_int("sr", sr),
         f_min=float(f_min),
         f_max=f_max,

@@ -93,10 +93,7 @@ class Evaluator:
         return features.to_audio(x, r.normalizer, r.config, r.sr, n_iter=self.gl_iter, seed=self.seed)
 
     def _audio_measures(self, x) -> list[dict]:
-        r = self.ref
-        ys = features.to_audio_batch(x, r.normalizer, r.config, r.sr, n_iter=self.gl_iter,
-                                     seeds=[self.seed] * len(x))  # each as to_audio gives it
-        return [audio_measures(y, r.sr, r.maqamat) for y in ys]
+        return [audio_measures(self.to_audio(xi), self.ref.sr, self.ref.maqamat) for xi in x]
 
     def measure(self, x: torch.Tensor, labels, pitch: bool = True) -> dict:
         """Per-sample measurements of patches ``x`` ``(N, 1, H, W)`` meant to be of maqam ``labels``.
@@ -337,13 +334,7 @@ class WindowEvaluator:
         maqam ``labels``: Griffin-Lim, the pitch track, then :meth:`measure_tracks`."""
         from maqamgen import estimate
 
-        mels = [np.asarray(m) for m in mels]
-        if len({m.shape for m in mels}) == 1:  # one size: Griffin-Lim in batches, as to_audio each
-            ys = list(features.to_audio_batch(np.stack(mels), self.normalizer, self.fcfg, self.sr,
-                                              n_iter=self.gl_iter, seeds=[self.seed] * len(mels)))
-        else:
-            ys = [self.to_audio(m) for m in mels]
-        tracks = judge_mod.tracks(ys, self.sr)
+        tracks = [judge_mod.track(self.to_audio(np.asarray(m)), self.sr) for m in mels]
         return self.measure_tracks(tracks, labels, tonic_hz)
 
     def summarize(self, m: dict, n_boot: int = 1000, level: float = 0.95) -> dict:

@@ -115,19 +115,10 @@ def track(y: np.ndarray, sr: int) -> E.PitchTrack:
 
     Used in: lib/maqamgen/evaluation.py
     """
-    return tracks([y], sr)[0]
-
-
-def tracks(ys, sr: int) -> list:
-    """:func:`track` of several signals (with FCPE, in batches: :func:`maqamgen.trackers.fcpe_tracks`).
-
-    Used in: lib/maqamgen/evaluation.py
-    """
     from maqamgen import trackers
 
-    if TRACKER == "fcpe":
-        return trackers.fcpe_tracks(list(ys), sr, hop_s=E.HOP_LENGTH / E.ANALYSIS_SR)
-    return [trackers.track(y, sr, TRACKER) for y in ys]
+    options = {"hop_s": E.HOP_LENGTH / E.ANALYSIS_SR} if TRACKER == "fcpe" else {}
+    return trackers.track(y, sr, TRACKER, **options)
 
 
 def decode(y: np.ndarray, sr: int, fcfg, normalizer, gl_iter: int = 32, seed: int = 0) -> np.ndarray:

@@ -144,32 +144,9 @@ def fcpe_track(y, sr: int, hop_s: float = FCPE_HOP / FCPE_SR, threshold: float =
     
     Used in: book/part1/02_maqam_estimation.md, book/part1/06_latent_diffusion.md
     """
-    return fcpe_tracks([y], sr, hop_s, threshold, fmin, fmax)[0]
-
-
-FCPE_BATCH = 8
-"""Signals of one length :func:`fcpe_tracks` runs through FCPE's network at once."""
-
-
-def fcpe_tracks(ys, sr: int, hop_s: float = FCPE_HOP / FCPE_SR, threshold: float = FCPE_THRESHOLD,
-                fmin: float = estimate.FMIN_HZ, fmax: float = estimate.FMAX_HZ,
-                batch: int = FCPE_BATCH) -> list:
-    """:func:`fcpe_track` of several signals: those of equal length go through FCPE's network
-    ``batch`` at a time (on a 2-core CPU several times as fast as one by one,
-    ``benchmarks/bench_decode_judges.py``). A batch changes the network's float rounding, not its
-    result: the posteriors of a signal alone and in a batch differ by about 1e-8, and a pitch by
-    a few float32 roundings of its cents (at most 0.002 cent on test tones, ``tests/test_judge.py``).
-
-    Returns:
-        one :class:`~maqamgen.estimate.PitchTrack` per signal, in order.
-
-    Raises:
-        AudioError: an empty, non-finite or non-mono signal, or a bad sample rate.
-        ConfigError: ``hop_s``, ``threshold``, the range or ``batch`` out of bounds; torchfcpe missing.
-    """
     import torch
 
-    ys = [estimate._check_mono(y, sr) for y in ys]  # the same checks and messages as pYIN's
+    y = estimate._check_mono(y, sr)  # the same checks and messages as pYIN's
     native = FCPE_HOP / FCPE_SR
     if not (np.isfinite(hop_s) and hop_s >= native - 1e-9):
         raise ConfigError(f"hop_s must be at least FCPE's frame of {native} s, got {hop_s!r}")
@@ -177,47 +154,23 @@ def fcpe_tracks(ys, sr: int, hop_s: float = FCPE_HOP / FCPE_SR, threshold: float
         raise ConfigError(f"threshold must be in [0, 1), got {threshold!r}")
     if not (0.0 < fmin < fmax):
         raise ConfigError(f"need 0 < fmin < fmax, got fmin={fmin!r}, fmax={fmax!r}")
-    if int(batch) < 1:
-        raise ConfigError(f"batch must be at least 1, got {batch}")
     model = fcpe_model()
-    wavs = [_fcpe_input(y, sr) for y in ys]
-    out: list = [None] * len(wavs)
-    by_length: dict = {}
-    for i, w in enumerate(wavs):
-        by_length.setdefault(len(w), []).append(i)
-    for group in by_length.values():
-        for a in range(0, len(group), int(batch)):
-            idx = group[a:a + int(batch)]
-            with torch.no_grad():
-                wav = torch.from_numpy(np.stack([wavs[i] for i in idx]))[:, :, None]
-                latent = model.model(model.wav2mel(wav, FCPE_SR))  # (B, T, 360), sigmoid outputs
-                conf = latent.max(dim=-1).values.double().numpy()
-                cents = model.model.latent2cents_local_decoder(latent, threshold=0.0, mask=False)
-                f0 = model.model.cent_to_f0(cents)[:, :, 0].double().numpy()
-            for k, i in enumerate(idx):
-                out[i] = _fcpe_result(f0[k], conf[k], len(wavs[i]), hop_s, threshold, fmin, fmax)
-    return out
-
-
-def _fcpe_input(y: np.ndarray, sr: int) -> np.ndarray:
-    """A checked signal at :data:`FCPE_SR` (polyphase, exact ratio), float32, peak at most 0.99."""
     if sr != FCPE_SR:
         g = math.gcd(int(sr), FCPE_SR)
         y = signal.resample_poly(y, FCPE_SR // g, int(sr) // g).astype(np.float32)
     peak = float(np.max(np.abs(y))) if len(y) else 0.0
     if peak > 0.99:  # torchfcpe's mel front end complains (on stdout) about samples beyond full
         y = y * (0.99 / peak)  # scale; pitch does not depend on the level, so scale it down instead
-    return np.ascontiguousarray(y, dtype=np.float32)
-
-
-def _fcpe_result(f0, conf, n_samples: int, hop_s: float, threshold: float, fmin: float,
-                 fmax: float) -> estimate.PitchTrack:
-    """One signal's FCPE frames (``f0`` Hz, confidence) as a track at ``hop_s``."""
-    native = FCPE_HOP / FCPE_SR
+    with torch.no_grad():
+        wav = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))[None, :, None]
+        latent = model.model(model.wav2mel(wav, FCPE_SR))  # (1, T, 360), sigmoid outputs
+        conf = latent.max(dim=-1).values[0].double().numpy()
+        cents = model.model.latent2cents_local_decoder(latent, threshold=0.0, mask=False)
+        f0 = model.model.cent_to_f0(cents)[0, :, 0].double().numpy()
     voiced = (conf > threshold) & np.isfinite(f0) & (f0 >= fmin) & (f0 <= fmax)
     times = (np.arange(f0.size) * FCPE_HOP + FCPE_HOP / 2) / FCPE_SR
     if hop_s > native + 1e-9:
-        t_out = np.arange(0.0, n_samples / FCPE_SR, hop_s) + times[0]
+        t_out = np.arange(0.0, len(y) / FCPE_SR, hop_s) + times[0]
         idx = np.clip(np.rint((t_out - times[0]) / native).astype(int), 0, f0.size - 1)
         times, f0, conf, voiced = t_out, f0[idx], conf[idx], voiced[idx]
         native = hop_s

@@ -1049,14 +1049,13 @@ def judge_fragments(mels, labels, tonic_hz, normalizer: features.Normalizer, fcf
     mels = mels.reshape(len(mels), mels.shape[-2], mels.shape[-1])
     tonic_hz = np.broadcast_to(np.asarray(tonic_hz, dtype=float), (len(mels),))
     ok, scale = [], []
-    ys = list(features.to_audio_batch(mels, normalizer, fcfg, sr, n_iter=gl_iter,
-                                      seeds=[seed + i for i in range(len(mels))]))
-    for y, tr, k, t in zip(ys, trackers.fcpe_tracks(ys, sr), np.asarray(labels, int), tonic_hz):
+    for i, (m, k, t) in enumerate(zip(mels, np.asarray(labels, int), tonic_hz)):
+        y = features.to_audio(m, normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + i)
         try:
             ok.append(estimate.estimate_given_tonic(y, sr, float(t), maqamat=maqamat).maqam == maqamat[k])
         except estimate.EstimationError:
             ok.append(False)
-        scale.append(float(trackers.intonation(tr, maqamat[k], float(t), tol_cents)["within"]))
+        scale.append(float(trackers.intonation(trackers.fcpe_track(y, sr), maqamat[k], float(t), tol_cents)["within"]))
     acc = metrics.wilson_interval(int(sum(ok)), len(ok)) if ok else (float("nan"),) * 3
     v = np.asarray(scale, float)
     v = v[np.isfinite(v)]

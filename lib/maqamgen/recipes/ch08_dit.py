@@ -144,9 +144,11 @@ def decoded_detections(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed:
     key = (runtime.digest(x.tobytes(), n=64), x.shape, repr(normalizer.to_dict()), repr(fcfg),
            int(sr), int(gl_iter), int(seed))
     if key not in _DETECTED:
-        ys = features.to_audio_batch(x, normalizer, fcfg, sr, n_iter=gl_iter,
-                                     seeds=[seed + i for i in range(len(x))])
-        out = [(y, tr, ornaments.detect(tr, y, sr)) for y, tr in zip(ys, trackers.fcpe_tracks(list(ys), sr))]
+        out = []
+        for i, m in enumerate(x):
+            y = features.to_audio(m, normalizer, fcfg, sr, n_iter=gl_iter, seed=seed + i)
+            tr = trackers.fcpe_track(y, sr)
+            out.append((y, tr, ornaments.detect(tr, y, sr)))
         while len(_DETECTED) >= _DETECTED_KEEP:
             _DETECTED.pop(next(iter(_DETECTED)))
         _DETECTED[key] = out
@@ -675,27 +677,19 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
             for j, frag in zip(held, detection_draws(mel, frags.normalizer, fcfg, sr, gl_iter, seed, draws)):
                 score(f"{name}, {a}", [(dets, len(y) / sr) for y, _, dets in frag], plans[j])
 
-    def found_in(ys) -> list:
-        """``[(detections, seconds), ...]`` of each signal."""
-        return [(ornaments.detect(tr, a, sr), len(a) / sr) for a, tr in zip(ys, trackers.fcpe_tracks(ys, sr))]
+    def found_in(a) -> tuple:
+        return ornaments.detect(trackers.fcpe_track(a, sr), a, sr), len(a) / sr
 
-    originals = []
     for j in held:
         i = order[j]
+        clip = clips[frags.clip_ids[i]]
         st = float(frags.starts[i]) * hop_s
-        y, _ = corp.audio(clips[frags.clip_ids[i]])
-        originals.append(np.asarray(y[int(round(st * sr)):int(round((st + dur) * sr))]))
-    for j, found in zip(held, found_in(originals)):
-        score("original", [found], plans[j])
-    if held:
-        h = torch.as_tensor(held, dtype=torch.long)
-        for name, mels in (("griffin-lim", frags.x[idx[h]]), ("autoencoder", rec[h])):
-            # draw d of every held fragment j at once, seeded draw_seed(seed, d, j)
-            per_draw = [found_in(list(features.to_audio_batch(
-                mels, frags.normalizer, fcfg, sr, n_iter=gl_iter, seeds=[draw_seed(seed, d, j) for j in held])))
-                for d in range(draws)]
-            for k, j in enumerate(held):
-                score(name, [found[k] for found in per_draw], plans[j])
+        y, _ = corp.audio(clip)
+        score("original", [found_in(np.asarray(y[int(round(st * sr)):int(round((st + dur) * sr))]))], plans[j])
+        for name, mel in (("griffin-lim", frags.x[i]), ("autoencoder", rec[j])):
+            score(name, [found_in(features.to_audio(mel, frags.normalizer, fcfg, sr, n_iter=gl_iter,
+                                                    seed=draw_seed(seed, d, j)))
+                         for d in range(draws)], plans[j])
     out = {}
     for k in kinds:
         out[k] = {}
