@@ -536,6 +536,25 @@ class DiTChapterConfig:
     The autoencoder, the latents, the noise schedule, the inpainting masks and the sampler are
     Chapter 6's (``Profile.latent``); this config holds what is the DiT's own.
 
+    The chapter's verdicts are those of one training run, and not all of them survive another.
+    Measured at ``book`` (2026-12-07, an Intel machine with AVX-512, the fresh build of 8a6e268
+    against the chapter re-run with ``-p seed=1``: the latent U-Net, the DiT, the ablation, the
+    classifier of the Frechet distance and every sample drawn again):
+
+    * The slide asked over the fixed span beats not told: +0.14 [+0.08, +0.20] and +0.20 [+0.14,
+      +0.26]. It was also above 0 on the AMD machine with AVX-512 (+0.11 [+0.06, +0.15] with
+      three draws, +0.12 [+0.06, +0.17] with one).
+    * The vibrato over the span is not distinguishable from 0 with either seed: +0.04 [-0.01,
+      +0.10] and +0.03 [-0.05, +0.11].
+    * The vibrato on real plans does not replicate: +0.14 [+0.07, +0.23] with seed 0 (above 0,
+      as on the other machines), +0.05 [-0.02, +0.12] with seed 1.
+    * Windows read as the asked maqam: 0.75 [0.61, 0.85] and 0.54 [0.40, 0.67]. With seed 1 the
+      DiT's saba was read as bayati in all 6 windows, against the latent U-Net's 0.23 and 0.06.
+    * Unchanged with both seeds: the Frechet distance not distinguishable from the U-Net's; the
+      DiT's windows and whole fragments read as the asked maqam more often than the U-Net's,
+      the intervals apart (whole fragments 20 and 18 of 32 against 7, the lower bound 0.39 with
+      seed 1 just above the U-Net's upper 0.39).
+
     Attributes:
         preset: DiT size (:data:`maqamgen.nets.dit.DIT_PRESETS`).
         tokenization: ``time`` (one token per latent frame) or ``patch`` (2D patches of ``patch_size``).
