@@ -1033,10 +1033,10 @@ def judge_fragments(mels, labels, tonic_hz, normalizer: features.Normalizer, fcf
 
     One Griffin-Lim draw (random initial phase) per fragment is enough here, unlike Chapter 8's
     ornament F1 (:func:`maqamgen.recipes.ch08_dit.detection_draws`). Measured at ``book``
-    (2026-12-07, Intel AVX-512 machine, Chapter 8's 32 fragments, seeds ``seed`` 0, 1000 and
-    2000): the maqam read right 7 / 7 / 6 times (latent U-Net), 20 / 19 / 21 (DiT) and 29 / 29
-    / 29 (real validation fragments through the autoencoder); the draw carried 3 % to 5 % of the
-    variance of one fragment's in-scale share.
+    (2026-12-07, Intel AVX-512 machine; the 32 fragments Chapter 8 judges of each model and 32
+    validation fragments through the autoencoder; ``seed`` 0, 1000 and 2000): the maqam read
+    right 7 / 7 / 6 times of 32 (latent U-Net), 20 / 19 / 21 (DiT) and 29 / 29 / 29 (real); the
+    draw carried 3 % to 5 % of the variance of one fragment's in-scale share.
 
     Args:
         mels: ``(N, 1, F, T)`` or ``(N, F, T)`` normalised log-mels.
