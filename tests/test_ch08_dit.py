@@ -363,7 +363,7 @@ def test_window_confusion_counts_and_names_the_misreading():
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, 1.0, True, "3", None])
 def test_draw_count_rejects_what_is_not_a_count(bad):
-    with pytest.raises(ConfigError, match="draws must be a whole number"):
+    with pytest.raises(ConfigError, match="draws must be a positive integer"):
         ch08.draw_count(bad)
 
 

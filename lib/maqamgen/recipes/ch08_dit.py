@@ -43,7 +43,7 @@ import time
 import numpy as np
 import torch
 
-from maqamgen import features, metrics, ornaments, runtime, trackers
+from maqamgen import audio, features, metrics, ornaments, runtime, trackers
 from maqamgen.diffusion import run
 from maqamgen.errors import ConfigError
 from maqamgen.nets.embeddings import ORNAMENTS
@@ -162,15 +162,13 @@ GL_DRAW_SEED_STEP = 1000
 
 
 def draw_count(draws) -> int:
-    """The number of Griffin-Lim draws ``draws`` as an ``int``, checked.
+    """The number of Griffin-Lim draws ``draws`` as an ``int``, checked (the library's one check
+    of a positive integer setting, :func:`maqamgen.audio._check_positive_int`).
 
     Raises:
-        ConfigError: not a whole number of at least 1 (``True``, ``2.5``, ``0``, ``"3"``).
+        ConfigError: not a positive integer (``True``, ``2.5``, ``0``, ``"3"``).
     """
-    ok = isinstance(draws, (int, np.integer)) and not isinstance(draws, bool) and draws >= 1
-    if not ok:
-        raise ConfigError(f"draws must be a whole number of at least 1, got {draws!r}")
-    return int(draws)
+    return audio._check_positive_int("draws", draws)
 
 
 def draw_seed(seed: int, draw: int, i: int) -> int:
@@ -192,7 +190,7 @@ def detection_draws(mels, normalizer, fcfg, sr: int, gl_iter: int = 32, seed: in
         ``[[(audio, track, detections) for each draw] for each fragment]`` (shared: read only).
 
     Raises:
-        ConfigError: ``draws`` not a whole number of at least 1 (:func:`draw_count`).
+        ConfigError: ``draws`` not a positive integer (:func:`draw_count`).
     """
     per = [decoded_detections(mels, normalizer, fcfg, sr, gl_iter, draw_seed(seed, d, 0))
            for d in range(draw_count(draws))]
@@ -246,7 +244,7 @@ def ornament_control(trained: run.Trained, ae, labels, tonic_hz, kind: str, span
         of each draw).
 
     Raises:
-        ConfigError: ``draws`` not a whole number of at least 1 (checked before sampling); a DiT
+        ConfigError: ``draws`` not a positive integer (checked before sampling); a DiT
             asked for ornaments that was trained without the ornament encoding.
     """
     draws = draw_count(draws)
