@@ -675,19 +675,17 @@ def real_control_ceiling(corp, frags, lat: ch06.LatentSet, ae, kinds=("vibrato",
             for j, frag in zip(held, detection_draws(mel, frags.normalizer, fcfg, sr, gl_iter, seed, draws)):
                 score(f"{name}, {a}", [(dets, len(y) / sr) for y, _, dets in frag], plans[j])
 
-    def found_in(a) -> tuple:
-        return ornaments.detect(trackers.fcpe_track(a, sr), a, sr), len(a) / sr
-
     for j in held:
         i = order[j]
-        clip = clips[frags.clip_ids[i]]
         st = float(frags.starts[i]) * hop_s
-        y, _ = corp.audio(clip)
-        score("original", [found_in(np.asarray(y[int(round(st * sr)):int(round((st + dur) * sr))]))], plans[j])
-        for name, mel in (("griffin-lim", frags.x[i]), ("autoencoder", rec[j])):
-            score(name, [found_in(features.to_audio(mel, frags.normalizer, fcfg, sr, n_iter=gl_iter,
-                                                    seed=draw_seed(seed, d, j)))
-                         for d in range(draws)], plans[j])
+        y, _ = corp.audio(clips[frags.clip_ids[i]])
+        y = np.asarray(y[int(round(st * sr)):int(round((st + dur) * sr))])
+        score("original", [(ornaments.detect(trackers.fcpe_track(y, sr), y, sr), len(y) / sr)], plans[j])
+    # all n in order, so that fragment j's draw d is seeded draw_seed(seed, d, j)
+    for name, mels in ((("griffin-lim", frags.x[idx]), ("autoencoder", rec)) if held else ()):
+        per = detection_draws(mels, frags.normalizer, fcfg, sr, gl_iter, seed, draws)
+        for j in held:
+            score(name, [(dets, len(y) / sr) for y, _, dets in per[j]], plans[j])
     out = {}
     for k in kinds:
         out[k] = {}
