@@ -150,6 +150,25 @@ LCFG = LatentChapterConfig(features=FCFG, fragment_frames=32, fragment_stride=16
                            sample_steps=2, n_boot=50, overlap_frames=4)
 
 
+def test_condition_vector_holds_the_tonic_and_the_asked_scale():
+    maqamat = ("rast", "hijaz")
+    hz = [130.8, 146.8]
+    for dim in ch06.TONIC_DIMS:  # the tonic alone, as models trained before the profile
+        np.testing.assert_array_equal(ch06.condition_vector([0, 1], maqamat, hz, dim), ch06.tonic_vector(hz, dim))
+    v = ch06.condition_vector([0, 1], maqamat, hz, ch06.SCALE_COND_DIM)
+    assert v.shape == (2, ch06.SCALE_COND_DIM) and v.dtype == np.float32
+    np.testing.assert_array_equal(v[:, :ch06.TONIC_DIM], ch06.tonic_vector(hz))
+    np.testing.assert_allclose(v[1, ch06.TONIC_DIM:], ch06.mq.scale_profile("hijaz", 146.8))
+    np.testing.assert_allclose(v[0, ch06.TONIC_DIM:], ch06.mq.scale_profile("rast", 130.8))
+    one = ch06.condition_vector([1], maqamat, 146.8, ch06.SCALE_COND_DIM)  # a scalar tonic broadcasts
+    np.testing.assert_array_equal(one[0], v[1])
+    assert ch06.condition_vector([], maqamat, [], ch06.SCALE_COND_DIM).shape == (0, ch06.SCALE_COND_DIM)
+    with pytest.raises(ConfigError, match="labels must lie in 0..1"):
+        ch06.condition_vector([2], maqamat, 146.8, ch06.SCALE_COND_DIM)
+    with pytest.raises(ConfigError, match="not 5"):
+        ch06.condition_vector([0], maqamat, 146.8, 5)
+
+
 def test_tonic_vector():
     v = ch06.tonic_vector([ch06.TONIC_REF_HZ, 2 * ch06.TONIC_REF_HZ, ch06.TONIC_REF_HZ / 2 ** (1 / 12)])
     assert v.shape == (3, ch06.TONIC_DIM) and v.dtype == np.float32

@@ -52,6 +52,21 @@ def test_latents_carry_ornaments_and_positions(setup):
         lat.with_keys(("tempo",))
 
 
+def test_scale_profile_is_a_condition_of_the_data(setup):
+    """The reference DiT is told the asked scale (a longer condition vector, trained on it); the
+    ablation without it has the tonic vector alone, and the override is not a network field."""
+    smoke, ae, lat, frags, spec, dit = setup
+    assert DCFG.scale_profile and spec.cond_dim == ch06.SCALE_COND_DIM
+    assert "scale_profile" not in dict(spec.overrides)
+    off = ch08.dit_spec(DCFG, LCFG, lat.x.shape[1:], changes=(("scale_profile", False),))
+    assert off.cond_dim == ch06.TONIC_DIM and off.overrides == spec.overrides and off.to_dict() != spec.to_dict()
+    wide = lat.with_cond_dim(ch06.SCALE_COND_DIM)
+    assert wide.vec.shape == (len(lat), ch06.SCALE_COND_DIM) and lat.with_cond_dim(ch06.TONIC_DIM) is lat
+    np.testing.assert_array_equal(wide.vec[:, :ch06.TONIC_DIM].numpy(), lat.vec.numpy())
+    z = ch08.sample_latents(dit, [0, 1], [146.8, 130.8], None, steps=2, seed=0)
+    assert z.shape == (2, *dit.shape) and torch.isfinite(z).all()
+
+
 def test_spec_and_condition_keys():
     spec = ch08.dit_spec(DCFG, LCFG, (2, 32, 8))
     o = dict(spec.overrides)
@@ -86,7 +101,7 @@ def test_step_flops_count_the_training_step(setup):
     """Linear in the batch, the same for the same spec, the global random state untouched; the
     latent U-Net's spec is counted through the same call."""
     _, _, lat, _, spec, _ = setup
-    keyed = lat.with_keys(ch08.condition_keys(spec))
+    keyed = ch08.training_set(spec, lat)
     state = torch.random.get_rng_state()
     f4 = runner.step_flops(spec, keyed)
     assert torch.equal(torch.random.get_rng_state(), state)

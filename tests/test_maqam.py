@@ -176,3 +176,33 @@ def test_unknown_name_in_degree_functions():
         mq.degrees_cents("nope")
     with pytest.raises(ConfigError, match="known maqamat"):
         mq.descending_degrees_cents("nope")
+
+
+def test_scale_profile_is_the_maqam_on_its_tonic():
+    """Peaks on the maqam's pitch classes moved to the tonic; a semitone up rolls it two bins,
+    an octave changes nothing; hijaz on D and on E differ."""
+    d3 = mq.note_hz("D3")
+    p = mq.scale_profile("hijaz", d3)
+    assert p.shape == (mq.SCALE_PROFILE_BINS,) and p.dtype == np.float32
+    assert 0.0 <= p.min() and p.max() <= 1.0
+    # hijaz on D: D Eb F# G A Bb C; the 24-TET bins of those notes (C = bin 0) lie near 1
+    for note in ("D", "G", "A", "C"):
+        assert p[int(mq.NOTE_OFFSETS_CENTS[note] / 50)] == pytest.approx(1.0, abs=1e-6)
+    assert p[int(300 / 50)] > 0.8 and p[int(600 / 50)] > 0.8  # Eb and F# (played a little off 24-TET)
+    assert p[int(400 / 50)] < 0.01 and p[int(500 / 50)] < 0.01  # no E, no F
+    np.testing.assert_allclose(mq.scale_profile("hijaz", 2 * d3), p, atol=1e-5)
+    np.testing.assert_allclose(mq.scale_profile("hijaz", d3 * 2 ** (1 / 12)), np.roll(p, 2), atol=1e-4)
+    assert np.abs(mq.scale_profile("hijaz", mq.note_hz("E3")) - p).max() > 0.9
+    assert not np.allclose(mq.scale_profile("bayati", d3), p, atol=0.1)  # another maqam on D
+
+
+@pytest.mark.parametrize("kw, match", [({"tonic_hz": 0.0}, "positive frequency"),
+                                       ({"tonic_hz": float("nan")}, "positive frequency"),
+                                       ({"n_bins": 0}, "must be positive"),
+                                       ({"sigma_cents": 0.0}, "must be positive")])
+def test_scale_profile_refuses_bad_arguments(kw, match):
+    args = {"tonic_hz": 146.8, **kw}
+    with pytest.raises(ConfigError, match=match):
+        mq.scale_profile("hijaz", **args)
+    with pytest.raises(ConfigError):
+        mq.scale_profile("not-a-maqam", 146.8)

@@ -516,7 +516,8 @@ DIT_ENCODING_ABLATIONS: tuple = (
     ("no ornament encoding", (("ornaments", False),)),
     ("no piece position", (("piece_pos", False),)),
     ("sin-cos time positions", (("time_pos", "sincos"),)),
-    ("2D patches", (("tokenization", "patch"), ("freq_pos", True))))
+    ("2D patches", (("tokenization", "patch"), ("freq_pos", True))),
+    ("no scale profile", (("scale_profile", False),)))
 """Chapter 8's ablation at ``book``: each encoding of the reference DiT off or swapped."""
 
 DIT_DESIGN_ABLATIONS: tuple = (
@@ -591,6 +592,20 @@ class DiTChapterConfig:
             asked against 0.08 [0.02, 0.16] not told, where the tokens alone gave 0.11 [0.04,
             0.18] against 0.09 [0.04, 0.15]; vibrato 0.06 against 0.04 (the DiT makes almost
             none, asked or not). About 10% more step time.
+        scale_profile: the condition vector also holds the asked maqam's absolute pitch classes at
+            the asked tonic (:func:`maqamgen.maqam.scale_profile`,
+            :func:`maqamgen.recipes.ch06_latent_diffusion.condition_vector`), besides the maqam
+            label and the tonic vector. Without it the DiT has to learn how a label and a tonic
+            combine, and it had not for hijaz: measured at ``book`` (2026-12-07, AMD with AVX-512,
+            off the book; the fresh build of fe4a8a3's reference DiT against the same DiT trained
+            with the profile, 7700 steps each; 16 fragments per maqam at its most frequent training
+            tonic, read whole by the estimator with the tonic given): hijaz 2 of 16 against 14 of
+            16, and asked on hijaz's other training tonics 10, 0 and 7 of 16 against 14, 11 and
+            16; over the eight maqamat 82 of 128 (0.64) against 99 of 128 (0.77 [0.69, 0.84]),
+            the share of voiced frames on the asked scale about 0.48 against 0.55. Nahawand went
+            the other way (12 of 16 against 3). The latent U-Net of Chapter 6 has no profile, so
+            the DiT against the U-Net compares the conditioning too; the ablation's "no scale
+            profile" row measures it alone at its budget.
         conv_kernel: taps of the depthwise convolution along the time tokens inside each block's MLP
             (:class:`maqamgen.nets.dit.DiTConfig`; 0: none; the 2D-patch variant has none). Measured
             at ``book`` (2026-12-06, 9000 steps, two threads, the judges of the chapter; in
@@ -668,6 +683,7 @@ class DiTChapterConfig:
     ornaments: bool = True
     ornament_adaln: bool = True
     conv_kernel: int = 3
+    scale_profile: bool = True
     train: TrainConfig = field(default_factory=lambda: DDPMChapterConfig.training(
         steps=7700, batch_size=16, lr=1e-3, warmup_steps=100))
     ablation_steps: int = 450

@@ -430,6 +430,49 @@ def pitch_classes_cents(name: str, practice: bool = True) -> np.ndarray:
     return np.unique(np.round(c, 9))
 
 
+SCALE_PROFILE_BINS = 24
+"""Bins of :func:`scale_profile`: quarter tones (50 cents), as the 24-TET theory."""
+
+SCALE_PROFILE_REF_HZ = 261.6256
+"""Pitch class 0 of :func:`scale_profile` (C4; any C: the profile is octave-free)."""
+
+
+def scale_profile(name: str, tonic_hz: float, n_bins: int = SCALE_PROFILE_BINS,
+                  sigma_cents: float = 25.0) -> np.ndarray:
+    """The absolute pitch classes of a maqam played on ``tonic_hz``: where its notes fall in the
+    octave, whatever the tonic.
+
+    With ``p_i`` the maqam's pitch classes (:func:`pitch_classes_cents`, as played) moved to the
+    tonic, ``c_i = (p_i + cents(tonic / C)) mod 1200``, bin ``b`` (centre ``b * 1200 / n_bins``
+    cents above C) holds ``max_i exp(-d(b, c_i)^2 / (2 sigma^2))``, ``d`` the circular distance in
+    cents. Unlike a maqam label and a tonic given apart, this is the maqam and the tonic at once:
+    hijaz on D and hijaz on E put their augmented second on different bins (what a spectrogram
+    shows), and a generator told this does not have to learn how the two combine.
+
+    Args:
+        name: maqam name.
+        tonic_hz: the tonic, Hz (any octave).
+        n_bins: bins per octave.
+        sigma_cents: width of each note's bump, cents.
+
+    Returns:
+        ``(n_bins,)`` float32 in [0, 1], 1 near each of the maqam's pitch classes.
+
+    Raises:
+        ConfigError: unknown maqam, a tonic that is not a positive frequency, or ``n_bins`` or
+            ``sigma_cents`` not positive.
+    """
+    if not (np.isfinite(tonic_hz) and tonic_hz > 0):
+        raise ConfigError(f"tonic_hz={tonic_hz} must be a positive frequency in Hz")
+    if int(n_bins) < 1 or not sigma_cents > 0:
+        raise ConfigError(f"n_bins ({n_bins}) and sigma_cents ({sigma_cents}) must be positive")
+    pcs = np.mod(pitch_classes_cents(name) + cents(float(tonic_hz), SCALE_PROFILE_REF_HZ), 1200.0)
+    centres = np.arange(int(n_bins)) * 1200.0 / int(n_bins)
+    d = np.abs(centres[:, None] - pcs[None, :])
+    d = np.minimum(d, 1200.0 - d)
+    return np.exp(-d ** 2 / (2.0 * float(sigma_cents) ** 2)).max(axis=1).astype(np.float32)
+
+
 def scale_cents(name: str, octaves_below: int = 0, octaves_above: int = 1,
                 practice: bool = False) -> np.ndarray:
     """Degrees of a maqam in cents above the tonic, over several octaves.

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from maqamgen import estimate, features, metrics, runtime, trackers
+from maqamgen import maqam as mq
 from maqamgen import train as trainer
 from maqamgen.config import FeatureConfig, TrainConfig
 from maqamgen.errors import ConfigError
@@ -559,6 +560,43 @@ def tonic_vector(tonic_hz, dim: int = TONIC_DIM) -> np.ndarray:
     return np.stack(cols, axis=1).astype(np.float32)
 
 
+SCALE_COND_DIM = TONIC_DIM + mq.SCALE_PROFILE_BINS
+"""Size of the condition vector that also holds the asked scale (:func:`condition_vector`)."""
+
+COND_DIMS = (*TONIC_DIMS, SCALE_COND_DIM)
+"""Sizes of condition vector a latent model may take (its checkpoint's ``spec.cond_dim``)."""
+
+
+def condition_vector(labels, maqamat, tonic_hz, dim: int = TONIC_DIM) -> np.ndarray:
+    """The continuous condition of a latent model with ``cond_dim`` ``dim``: :func:`tonic_vector`
+    (``dim`` 2 or :data:`TONIC_DIM`), or, for :data:`SCALE_COND_DIM`, the tonic vector followed by
+    the asked maqam's absolute pitch classes at that tonic (:func:`maqamgen.maqam.scale_profile`).
+
+    Args:
+        labels: maqam indices into ``maqamat`` (any shape; flattened).
+        maqamat: the model's maqam names.
+        tonic_hz: tonics, Hz, broadcast against ``labels``.
+        dim: the model's ``spec.cond_dim``.
+
+    Returns:
+        ``(N, dim)`` float32.
+
+    Raises:
+        ConfigError: a label out of range, a tonic that is not a positive frequency, or another ``dim``.
+    """
+    labels = np.atleast_1d(np.asarray(labels)).reshape(-1)
+    hz = np.broadcast_to(np.asarray(tonic_hz, dtype=np.float64), labels.shape) if labels.size else \
+        np.zeros(0)
+    if int(dim) != SCALE_COND_DIM:
+        return tonic_vector(hz, dim) if labels.size else np.zeros((0, int(dim)), np.float32)
+    if labels.size and (labels.min() < 0 or labels.max() >= len(maqamat)):
+        raise ConfigError(f"maqam labels must lie in 0..{len(maqamat) - 1}, got {sorted(set(labels.tolist()))}")
+    if not labels.size:
+        return np.zeros((0, SCALE_COND_DIM), np.float32)
+    scale = np.stack([mq.scale_profile(maqamat[int(k)], float(t)) for k, t in zip(labels, hz)])
+    return np.concatenate([tonic_vector(hz), scale], axis=1).astype(np.float32)
+
+
 @dataclass
 class LatentSet:
     """Latent grids of fragments with their conditions: what :func:`maqamgen.diffusion.run.train_denoiser`
@@ -607,6 +645,13 @@ class LatentSet:
         if keys and self.ornaments is None:
             raise ConfigError("these latents carry no ornament or position labels (encode_fragments adds them)")
         return dataclasses.replace(self, cond_keys=keys)
+
+    def with_cond_dim(self, dim: int) -> "LatentSet":
+        """The same latents with :attr:`vec` the :func:`condition_vector` of a model with ``cond_dim`` ``dim``."""
+        if int(dim) == self.vec.shape[-1]:
+            return self
+        return dataclasses.replace(self, vec=torch.from_numpy(
+            condition_vector(self.labels.numpy(), self.maqamat, self.tonic_hz, dim)))
 
     def dataset(self) -> torch.utils.data.Dataset:
         """``(latent, label, tonic vector)`` triples for :func:`maqamgen.train.train`; with
@@ -763,7 +808,7 @@ def sample_fragments(trained, ae: nn.Module, labels, tonic_hz, steps: int = 10,
 
     labels = np.asarray(labels)
     z, seconds = run.sample(trained, labels, "ddim", steps, guidance_scale, seed,
-                            vec=tonic_vector(np.broadcast_to(tonic_hz, labels.shape), trained.spec.cond_dim),
+                            vec=condition_vector(labels, trained.maqamat, tonic_hz, trained.spec.cond_dim),
                             clip=None)
     t0 = time.perf_counter()
     mel = decode(ae, z)
@@ -842,7 +887,7 @@ def generate_piece(trained, ae: nn.Module, method: str, seconds: float, label: i
     hop, sr = trained.fcfg.hop_length, trained.sr
     n_latent = int(np.ceil(np.ceil(seconds * sr / hop) / f))
     cond = {"label": torch.tensor([int(label)]),
-            "vec": torch.from_numpy(tonic_vector([tonic_hz], trained.spec.cond_dim))}
+            "vec": torch.from_numpy(condition_vector([label], trained.maqamat, tonic_hz, trained.spec.cond_dim))}
     st = stitch.generate_stitched(window_model(trained, window), n_latent, method, cond=cond,
                                   overlap=None if method == "concat" else int(overlap), steps=steps,
                                   guidance_scale=guidance_scale, seed=seed, n_resample=n_resample)

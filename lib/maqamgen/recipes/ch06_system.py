@@ -277,7 +277,7 @@ def load_system(out_dir: str | Path) -> LatentSystem:
         raise ConfigError(f"lacks {AE_DIR}/{trainer.CHECKPOINT}", out)
     trainer.load_checkpoint(out / AE_DIR, ae)
     unet = run.load_denoiser(out / UNET_DIR)
-    if tuple(unet.maqamat) != maqamat or not unet.spec.inpainting or unet.spec.cond_dim not in ch06.TONIC_DIMS:
+    if tuple(unet.maqamat) != maqamat or not unet.spec.inpainting or unet.spec.cond_dim not in ch06.COND_DIMS:
         raise ConfigError(f"{UNET_DIR} is not the latent U-Net of this system", out)
     return LatentSystem(ae.eval(), unet, lcfg, lcfg.features, normalizer, sr, maqamat, prof, decoder, out)
 
@@ -349,11 +349,12 @@ def sampling_steps(system, steps: int | None) -> int:
     return min(n, system.unet.spec.T)
 
 
-def condition(label: int, tonic_hz: float, dim: int = ch06.TONIC_DIM) -> dict:
-    """The batch-1 condition of a generation: maqam label and tonic vector of ``dim`` entries
-    (:func:`ch06.tonic_vector`; a checkpoint's ``spec.cond_dim``, so older models still run)."""
+def condition(label: int, tonic_hz: float, dim: int = ch06.TONIC_DIM, maqamat=()) -> dict:
+    """The batch-1 condition of a generation: maqam label and condition vector of ``dim`` entries
+    (:func:`ch06.condition_vector` over the model's ``maqamat``; a checkpoint's ``spec.cond_dim``,
+    so older models still run)."""
     return {"label": torch.tensor([int(label)]),
-            "vec": torch.from_numpy(ch06.tonic_vector([tonic_hz], dim))}
+            "vec": torch.from_numpy(ch06.condition_vector([label], maqamat, tonic_hz, dim))}
 
 
 # ----------------------------------------------------------------------------- generation
@@ -483,7 +484,7 @@ def continue_audio(system: LatentSystem, y, sr: int, maqam: str | None = None, t
     label = system.maqamat.index(maqam)
     z_ctx = _encode_tail(system, y)
     z, n_windows = _continue_latents(system, z_ctx, _new_latent_frames(system, seconds),
-                                     condition(label, tonic, system.unet.spec.cond_dim),
+                                     condition(label, tonic, system.unet.spec.cond_dim, system.maqamat),
                                      n_steps, guidance_scale, seed)
     f = system.time_factor
     with torch.no_grad():

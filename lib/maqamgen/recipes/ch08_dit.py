@@ -59,7 +59,8 @@ def reference_overrides(dcfg) -> tuple:
     """The reference DiT's network settings from the chapter config (tokenization, encodings)."""
     out = [("tokenization", dcfg.tokenization), ("time_pos", dcfg.time_pos), ("piece_pos", bool(dcfg.piece_pos)),
            ("ornaments", bool(dcfg.ornaments)), ("ornament_adaln", bool(dcfg.ornaments and dcfg.ornament_adaln)),
-           ("conv_kernel", int(dcfg.conv_kernel) if dcfg.tokenization == "time" else 0)]
+           ("conv_kernel", int(dcfg.conv_kernel) if dcfg.tokenization == "time" else 0),
+           ("scale_profile", bool(dcfg.scale_profile))]
     if dcfg.tokenization == "patch":
         out.append(("patch_size", int(dcfg.patch_size)))
     return tuple(out)
@@ -77,6 +78,8 @@ def dit_spec(dcfg, lcfg, latent_shape, changes=(), steps: int | None = None, see
     """
     base = dict(reference_overrides(dcfg))
     base.update(dict(changes))
+    # the asked scale is a condition of the data, not a field of the network
+    cond_dim = ch06.SCALE_COND_DIM if base.pop("scale_profile", False) else ch06.TONIC_DIM
     if not base.get("ornaments"):  # no ornament input: nothing for the blocks to read either
         base["ornament_adaln"] = False
     if base.get("tokenization") == "patch":
@@ -88,7 +91,7 @@ def dit_spec(dcfg, lcfg, latent_shape, changes=(), steps: int | None = None, see
     if train.warmup_steps >= train.steps:
         train = train.replace(warmup_steps=max(0, train.steps // 10))
     return run.DenoiserSpec(net="dit", preset=dcfg.preset, schedule=lcfg.schedule, T=lcfg.T, target=lcfg.target,
-                            loss=lcfg.loss, p_uncond=lcfg.p_uncond, cond_dim=ch06.TONIC_DIM,
+                            loss=lcfg.loss, p_uncond=lcfg.p_uncond, cond_dim=cond_dim,
                             masks=(lcfg.p_generate, lcfg.p_prefix, lcfg.p_suffix),
                             overrides=tuple(sorted(base.items())), train=train)
 
@@ -100,10 +103,16 @@ def condition_keys(spec: run.DenoiserSpec) -> tuple:
     return keys + (("start_s", "total_s") if o.get("piece_pos") else ())
 
 
+def training_set(spec: run.DenoiserSpec, latents: ch06.LatentSet) -> ch06.LatentSet:
+    """``latents`` as the DiT of ``spec`` trains on them: with the condition keys it takes and the
+    condition vector of its ``cond_dim`` (the asked scale too, where it has one)."""
+    return latents.with_keys(condition_keys(spec)).with_cond_dim(spec.cond_dim)
+
+
 def train_dit(spec: run.DenoiserSpec, latents: ch06.LatentSet, out_dir=None, resume: bool = False,
               progress: bool | None = None) -> run.Trained:
-    """Train (or load from the cache) the DiT of ``spec`` on ``latents``, fed the condition keys it takes."""
-    return run.train_denoiser(spec, latents.with_keys(condition_keys(spec)), out_dir=out_dir, resume=resume,
+    """Train (or load from the cache) the DiT of ``spec`` on ``latents`` (:func:`training_set`)."""
+    return run.train_denoiser(spec, training_set(spec, latents), out_dir=out_dir, resume=resume,
                               progress=progress)
 
 
@@ -207,8 +216,8 @@ def sample_latents(trained: run.Trained, labels, tonic_hz, extra: dict | None = 
 
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     cond = {"label": labels,
-            "vec": torch.from_numpy(ch06.tonic_vector(np.broadcast_to(tonic_hz, labels.shape),
-                                                     trained.spec.cond_dim))}
+            "vec": torch.from_numpy(ch06.condition_vector(labels.numpy(), trained.maqamat, tonic_hz,
+                                                         trained.spec.cond_dim))}
     cond.update(extra or {})
     g = torch.Generator().manual_seed(int(seed))
     return diffusion.ddim_sample(trained.model, (len(labels), *trained.shape), trained.schedule, steps=steps,
@@ -401,6 +410,8 @@ def token_features(trained: run.Trained | None, lat: ch06.LatentSet, t: int, see
     order = torch.randperm(len(lat), generator=g)
     idx = order[: (len(lat) if n is None else min(int(n), len(lat)))]
     keys = condition_keys(trained.spec) if trained is not None else ()
+    if trained is not None:
+        lat = lat.with_cond_dim(trained.spec.cond_dim)
     feats, ys, groups = [], [], []
     for b0 in range(0, len(idx), batch):
         ii = idx[b0:b0 + batch]

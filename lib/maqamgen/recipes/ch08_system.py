@@ -209,7 +209,7 @@ def train_system(profile: str | Profile, out_dir: str | Path, resume: bool = Fal
     spec = ch08.dit_spec(dcfg, lcfg, tuple(lat_train.x.shape[1:]), seed=p.seed)
     spec = dataclasses.replace(spec, train=s6.run_settings(spec.train, None, ckpt_every))
     runtime.set_threads(dcfg.torch_threads)
-    dit = run.train_denoiser(spec, lat_train.with_keys(ch08.condition_keys(spec)), out_dir=out / DIT_DIR,
+    dit = run.train_denoiser(spec, ch08.training_set(spec, lat_train), out_dir=out / DIT_DIR,
                              resume=resume, progress=progress, device="auto")
     rec = {"kind": KIND, "version": SYSTEM_VERSION, "profile": p.name, "latent": dataclasses.asdict(lcfg),
            "dit": dataclasses.asdict(dcfg), "condition_keys": list(ch08.condition_keys(spec)),
@@ -293,7 +293,7 @@ def load_system(out_dir: str | Path) -> DiTSystem:
     trainer.load_checkpoint(out / AE_DIR, ae)
     dit = run.load_denoiser(out / DIT_DIR)
     if (dit.spec.net != "dit" or tuple(dit.maqamat) != maqamat or not dit.spec.inpainting
-            or dit.spec.cond_dim not in ch06.TONIC_DIMS):
+            or dit.spec.cond_dim not in ch06.COND_DIMS):
         raise ConfigError(f"{DIT_DIR} is not the DiT of this system", out)
     return DiTSystem(ae.eval(), dit, lcfg, lcfg.features, normalizer, sr, maqamat, prof, decoder, out, threads)
 
@@ -406,7 +406,7 @@ def generate(system: DiTSystem, maqam: str, tonic_hz: float | None = None, secon
     hop, sr, f, W = system.fcfg.hop_length, system.sr, system.time_factor, system.window
     n_latent = int(np.ceil(np.ceil((seconds + hop / sr) * sr / hop) / f))
     labels = piece_ornaments(asked, n_latent + W, system.latent_hop_s)
-    cond = s6.condition(label, tonic, system.dit.spec.cond_dim)
+    cond = s6.condition(label, tonic, system.dit.spec.cond_dim, system.maqamat)
     st = stitch.generate_stitched(ch06.window_model(system.dit), n_latent, method, cond=cond,
                                   overlap=None if method == "concat" else int(system.lcfg.overlap_frames),
                                   steps=n_steps, guidance_scale=guidance_scale, seed=seed,
