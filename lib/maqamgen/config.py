@@ -605,7 +605,15 @@ class DiTChapterConfig:
             the share of voiced frames on the asked scale about 0.48 against 0.55. Nahawand went
             the other way (12 of 16 against 3). The latent U-Net of Chapter 6 has no profile, so
             the DiT against the U-Net compares the conditioning too; the ablation's "no scale
-            profile" row measures it alone at its budget.
+            profile" row measures it alone at its budget. In the chapter (``book``, the same
+            machine, the re-run of Chapter 8 on the caches of fe4a8a3's fresh build, against that
+            build): windows read as the asked maqam 0.81 [0.68, 0.90] against 0.71 [0.57, 0.82]
+            (nahawand now the weakest, 2 of 6, read as kurd in 3), whole fragments 26 against 21
+            of 32, Frechet distance 1.45 against 1.52, the slide asked over the span +0.16 [+0.10,
+            +0.21] against +0.11 [+0.06, +0.15], the vibrato on real plans +0.11 [+0.03, +0.19]
+            against +0.09 [+0.02, +0.16]: one training run, the intervals overlapping for each.
+            At the ablation's 450 steps no row is read right in more than 2 of 16 fragments, so
+            that row tells nothing either way.
         conv_kernel: taps of the depthwise convolution along the time tokens inside each block's MLP
             (:class:`maqamgen.nets.dit.DiTConfig`; 0: none; the 2D-patch variant has none). Measured
             at ``book`` (2026-12-06, 9000 steps, two threads, the judges of the chapter; in
