@@ -603,7 +603,9 @@ class DiTChapterConfig:
             16, and asked on hijaz's other training tonics 10, 0 and 7 of 16 against 14, 11 and
             16; over the eight maqamat 82 of 128 (0.64) against 99 of 128 (0.77 [0.69, 0.84]),
             the share of voiced frames on the asked scale about 0.48 against 0.55. Nahawand went
-            the other way (12 of 16 against 3). The latent U-Net of Chapter 6 has no profile, so
+            the other way (12 of 16 against 3). With training seed 1 (the same measurement, both
+            DiTs trained again): 79 of 128 (0.62 [0.53, 0.70]) against 108 of 128 (0.84 [0.77,
+            0.90]), the intervals apart; hijaz 1 against 11 of 16, nahawand 13 against 11. The latent U-Net of Chapter 6 has no profile, so
             the DiT against the U-Net compares the conditioning too; the ablation's "no scale
             profile" row measures it alone at its budget. In the chapter (``book``, the same
             machine, the re-run of Chapter 8 on the caches of fe4a8a3's fresh build, against that
