@@ -584,17 +584,16 @@ def condition_vector(labels, maqamat, tonic_hz, dim: int = TONIC_DIM) -> np.ndar
     Raises:
         ConfigError: a label out of range, a tonic that is not a positive frequency, or another ``dim``.
     """
-    labels = np.atleast_1d(np.asarray(labels)).reshape(-1)
-    hz = np.broadcast_to(np.asarray(tonic_hz, dtype=np.float64), labels.shape) if labels.size else \
-        np.zeros(0)
+    labels = np.atleast_1d(np.asarray(labels, dtype=np.int64)).reshape(-1)
+    hz = np.broadcast_to(np.asarray(tonic_hz, dtype=np.float64), labels.shape)
     if int(dim) != SCALE_COND_DIM:
-        return tonic_vector(hz, dim) if labels.size else np.zeros((0, int(dim)), np.float32)
+        return tonic_vector(hz, dim)
     if labels.size and (labels.min() < 0 or labels.max() >= len(maqamat)):
         raise ConfigError(f"maqam labels must lie in 0..{len(maqamat) - 1}, got {sorted(set(labels.tolist()))}")
-    if not labels.size:
-        return np.zeros((0, SCALE_COND_DIM), np.float32)
-    scale = np.stack([mq.scale_profile(maqamat[int(k)], float(t)) for k, t in zip(labels, hz)])
-    return np.concatenate([tonic_vector(hz), scale], axis=1).astype(np.float32)
+    scale = np.zeros((labels.size, mq.SCALE_PROFILE_BINS), np.float32)
+    for r, (k, t) in enumerate(zip(labels, hz)):
+        scale[r] = mq.scale_profile(maqamat[k], float(t))
+    return np.concatenate([tonic_vector(hz), scale], axis=1)
 
 
 @dataclass
