@@ -67,6 +67,36 @@ def test_intervals_cover_the_truth_and_are_seeded():
     p, lo, hi = M.wilson_interval(8, 10)
     assert abs(lo - 0.490) < 0.01 and abs(hi - 0.943) < 0.01
 
+def test_clustered_wilson_widens_for_pieces_that_differ_and_covers():
+    from maqamgen import metrics as M
+
+    # equal shares in every piece: nothing between pieces, the plain Wilson interval
+    assert M.design_effect([3, 3, 3, 3], [6, 6, 6, 6]) == 1.0
+    assert M.clustered_wilson_interval([3, 3, 3, 3], [6] * 4) == pytest.approx(M.wilson_interval(12, 24))
+    # seven pieces all right, one all wrong: deff = m / (m - 1) * 6 (every window as its piece)
+    assert M.design_effect([6] * 7 + [0], [6] * 8) == pytest.approx(8 / 7 * 6)
+    p, lo, hi = M.clustered_wilson_interval([6] * 7 + [0], [6] * 8)
+    _, wlo, whi = M.wilson_interval(42, 48)
+    assert p == 0.875 and lo < wlo - 0.2 and hi > whi
+    # one piece, all right, empty pieces: no spread to measure
+    assert M.clustered_wilson_interval([4], [6]) == pytest.approx(M.wilson_interval(4, 6))
+    assert M.clustered_wilson_interval([6, 6, 0], [6, 6, 0]) == pytest.approx(M.wilson_interval(12, 12))
+    assert all(np.isnan(M.clustered_wilson_interval([], [])))
+    with pytest.raises(ValueError, match="0 <= k_i <= n_i"):
+        M.design_effect([7], [6])
+    with pytest.raises(ValueError, match="one count right per cluster"):
+        M.design_effect([1, 2], [6])
+    # coverage: 8 pieces of 6 windows whose own shares differ (Beta(4, 1), mean 0.8)
+    rng = np.random.default_rng(0)
+    hits = {"clustered": 0, "plain": 0}
+    for _ in range(400):
+        k = rng.binomial(6, rng.beta(4, 1, 8))
+        for kind, (_, lo, hi) in (("clustered", M.clustered_wilson_interval(k, [6] * 8)),
+                                  ("plain", M.wilson_interval(int(k.sum()), 48))):
+            hits[kind] += lo <= 0.8 <= hi
+    assert hits["clustered"] / 400 > 0.9 > hits["plain"] / 400 + 0.03
+
+
 def test_paired_difference_is_tighter_than_the_separate_intervals():
     from maqamgen import metrics as M
 

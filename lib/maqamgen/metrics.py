@@ -933,6 +933,65 @@ def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float, 
     return float(p), float(lo), float(hi)
 
 
+def design_effect(k, n) -> float:
+    """Kish's design effect of a proportion pooled over clusters: how much the correlation of the
+    items within a cluster (the windows of one generated piece) inflates its variance.
+
+    With ``k_i`` of ``n_i`` items right in cluster ``i`` (``m`` clusters, ``N = sum n_i``) and the
+    pooled share ``p = sum k_i / N``, the ratio estimator's variance over clusters is
+    ``v = m / (m - 1) * sum_i (k_i - p n_i)^2 / N^2``; the design effect is ``v`` over the binomial
+    variance ``p (1 - p) / N``, floored at 1 (Korn and Graubard 1998). It is 1 when there are fewer
+    than two clusters (no spread between clusters to measure) or ``p`` is 0 or 1.
+
+    Args:
+        k: ``(m,)`` items right per cluster.
+        n: ``(m,)`` items per cluster (clusters with none are left out).
+
+    Raises:
+        ValueError: ``k`` and ``n`` differ in shape, or some ``k_i`` is negative or above ``n_i``.
+
+    Used in: book/part3/08_dit.md (through its recipe), book/part1/06_latent_diffusion.md (through its recipe)
+    """
+    k, n = np.asarray(k, dtype=float).ravel(), np.asarray(n, dtype=float).ravel()
+    if k.shape != n.shape:
+        raise ValueError(f"design_effect needs one count right per cluster, got {k.shape} and {n.shape}")
+    if np.any(k < 0) or np.any(k > n):
+        raise ValueError("design_effect needs 0 <= k_i <= n_i in every cluster")
+    keep = n > 0
+    k, n = k[keep], n[keep]
+    m, N = len(n), float(n.sum())
+    if m < 2:
+        return 1.0
+    p = k.sum() / N
+    if p <= 0.0 or p >= 1.0:
+        return 1.0
+    v = m / (m - 1) * float(np.sum((k - p * n) ** 2)) / N ** 2
+    return max(1.0, v / (p * (1.0 - p) / N))
+
+
+def clustered_wilson_interval(k, n, level: float = 0.95) -> tuple[float, float, float]:
+    """A proportion pooled over clusters (``k_i`` of ``n_i`` right in each), with the Wilson
+    interval of its effective sample size ``N / deff`` (:func:`design_effect`; Korn and Graubard
+    1998). The windows of one generated piece share its seed and its maqam, so they are not
+    independent: the plain :func:`wilson_interval` over all windows is too narrow when the pieces
+    differ. The share is ``sum k_i / sum n_i``; with one cluster, or all right or all wrong, the
+    interval is the plain Wilson interval.
+
+    Returns:
+        ``(p, lo, hi)``; NaNs when there are no items.
+
+    Used in: book/part3/08_dit.md (through its recipe), book/part1/06_latent_diffusion.md (through its recipe)
+    """
+    k, n = np.asarray(k, dtype=float).ravel(), np.asarray(n, dtype=float).ravel()
+    deff = design_effect(k, n)
+    N = float(n.sum())
+    if N <= 0:
+        return float("nan"), float("nan"), float("nan")
+    p = float(k.sum()) / N
+    _, lo, hi = wilson_interval(float(k.sum()) / deff, N / deff, level)  # k_eff / n_eff = p
+    return p, lo, hi
+
+
 def moving_average(x, w: int) -> np.ndarray:
     """Mean of each run of ``w`` consecutive values (``len(x) - w + 1`` of them; ``x`` if ``w <= 1``).
 
