@@ -195,8 +195,19 @@ def latent(nets, smoke, tmp_path_factory):
     ae = nets[0]
     lat, frags = ch06.encode_fragments(ae, smoke, "train", LCFG)
     spec = ch06.latent_spec(LCFG, seed=0)
-    model = runner.train_denoiser(spec, lat, out_dir=tmp_path_factory.mktemp("lat"), progress=False)
+    model = ch06.train_unet(spec, lat, out_dir=tmp_path_factory.mktemp("lat"), progress=False)
     return ae, lat, frags, spec, model
+
+
+def test_the_latent_unet_is_told_the_asked_scale_when_the_config_says(latent):
+    import dataclasses as dc
+
+    _, lat, _, spec, model = latent
+    assert LCFG.scale_profile and spec.cond_dim == ch06.SCALE_COND_DIM
+    assert model.model.config.cond_dim == ch06.SCALE_COND_DIM
+    assert ch06.latent_spec(dc.replace(LCFG, scale_profile=False)).cond_dim == ch06.TONIC_DIM
+    with pytest.raises(ConfigError, match="condition vector of size"):  # the latents' own vector
+        runner.train_denoiser(dc.replace(spec, train=spec.train.replace(steps=1)), lat, progress=False)
 
 
 def test_encode_fragments(latent, smoke):
@@ -249,7 +260,7 @@ def test_encoded_latents_are_cached_by_the_checkpoint(latent, smoke, monkeypatch
 
 def test_latent_unet_trains_with_masks_and_reloads(latent):
     _, lat, _, spec, model = latent
-    assert spec.inpainting and spec.cond_dim == ch06.TONIC_DIM and model.shape == tuple(lat.x.shape[1:])
+    assert spec.inpainting and spec.cond_dim == ch06.SCALE_COND_DIM and model.shape == tuple(lat.x.shape[1:])
     assert model.model.config.inpainting and np.all(np.isfinite(model.losses["loss"]))
     again = runner.load_denoiser(model.out_dir)
     assert again.shape == model.shape and again.spec.to_dict() == spec.to_dict()

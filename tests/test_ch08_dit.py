@@ -109,7 +109,7 @@ def test_step_flops_count_the_training_step(setup):
     half = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=2))
     assert runner.step_flops(half, keyed) == pytest.approx(f4 / 2, rel=1e-6)
     unet = ch06.latent_spec(LCFG, seed=0)
-    assert runner.step_flops(unet, lat) > 0
+    assert runner.step_flops(unet, lat.with_cond_dim(unet.cond_dim)) > 0
     big = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=len(lat) + 1))
     with pytest.raises(ConfigError, match="the set has"):
         runner.step_flops(big, keyed)

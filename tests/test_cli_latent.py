@@ -214,15 +214,20 @@ def test_killed_train_latent_resumes_to_the_uninterrupted_weights(system, tmp_pa
 
 
 def test_generate_latent_runs_a_system_trained_with_the_older_tonic_vector(tmp_path, monkeypatch, capsys):
-    """Systems trained before the tonic's Fourier features (``cond_dim=2``) still generate."""
+    """Systems trained before the tonic's Fourier features and the scale profile (``cond_dim=2``)
+    still generate."""
+    import dataclasses as dc
+
     from maqamgen import cli
     from maqamgen.diffusion import run
     from maqamgen.recipes import ch06_latent_diffusion as ch06
 
-    orig = ch06.tonic_vector
+    orig, orig_spec = ch06.tonic_vector, ch06.latent_spec
     n = torch.get_num_threads()
     monkeypatch.setattr(ch06, "TONIC_DIM", 2)
     monkeypatch.setattr(ch06, "tonic_vector", lambda hz, dim=2: orig(hz, dim))
+    monkeypatch.setattr(ch06, "latent_spec",
+                        lambda lcfg, seed=0: orig_spec(dc.replace(lcfg, scale_profile=False), seed))
     assert cli.main(["train", "latent", "--profile", "smoke", "-o", str(tmp_path / "old")]) == 0
     monkeypatch.undo()
     torch.set_num_threads(n)

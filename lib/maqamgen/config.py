@@ -458,6 +458,14 @@ class LatentChapterConfig:
             real plans +0.05 [-0.01, 0.14] over not told, no longer above 0 (+0.14 [0.05, 0.24]).
         p_generate, p_prefix, p_suffix: inpainting-mask training: share of items with no known
             frames, with a known prefix, with a known suffix (the rest: a known interior span).
+        scale_profile: the latent U-Net's condition vector also holds the asked maqam's pitch
+            classes on the asked tonic (:func:`maqamgen.maqam.scale_profile`;
+            :func:`maqamgen.recipes.ch06_latent_diffusion.condition_vector`), as Chapter 8's DiT's
+            does (:class:`DiTChapterConfig`), so that Chapter 8 compares the two networks on the
+            same conditions. Told only the label and the tonic apart, the DiT had not learnt how
+            they combine for hijaz (2 of 16 fragments read as hijaz at its training tonic
+            against 14 with the scale, 2026-12-07); the U-Net, with the same conditioning MLP,
+            has the same problem to solve.
         sample_steps: DDIM steps of every latent sample.
         n_roundtrip: held-out fragments of the round-trip table.
         gl_iter: Griffin-Lim iterations.
@@ -498,6 +506,7 @@ class LatentChapterConfig:
     p_generate: float = 0.25
     p_prefix: float = 0.5
     p_suffix: float = 0.1
+    scale_profile: bool = True
     sample_steps: int = 10
     n_roundtrip: int = 16
     gl_iter: int = 32

@@ -245,7 +245,7 @@ def _latent_system(profile: str):
     cfg = config.profile(profile)
     ae, lat_train = _latent_parts(profile)
     with cache_only("latent", profile):
-        unet = run.train_denoiser(ch06.latent_spec(cfg.latent, seed=cfg.seed), lat_train, progress=False)
+        unet = ch06.train_unet(ch06.latent_spec(cfg.latent, seed=cfg.seed), lat_train, progress=False)
     return s6.LatentSystem(ae.model, unet, cfg.latent, cfg.latent.features, ae.normalizer, int(lat_train.sr),
                            tuple(lat_train.maqamat), profile, "griffin_lim", unet.out_dir)
 

@@ -786,13 +786,25 @@ def pair_counts(lat: LatentSet, tonic_of: dict, tol_cents: float = 5.0) -> dict:
 
 def latent_spec(lcfg, seed: int = 0):
     """The latent U-Net of the chapter config ``lcfg``: a :class:`maqamgen.diffusion.run.DenoiserSpec`
-    with the tonic condition (``cond_dim=TONIC_DIM``) and inpainting-mask training."""
+    with the tonic condition, and the asked scale where ``lcfg.scale_profile`` (``cond_dim``
+    :data:`SCALE_COND_DIM`, else :data:`TONIC_DIM`), and inpainting-mask training."""
     from maqamgen.diffusion import run
 
+    cond_dim = SCALE_COND_DIM if lcfg.scale_profile else TONIC_DIM
     return run.DenoiserSpec(net="unet", preset=lcfg.preset, schedule=lcfg.schedule, T=lcfg.T,
-                            target=lcfg.target, loss=lcfg.loss, p_uncond=lcfg.p_uncond, cond_dim=TONIC_DIM,
+                            target=lcfg.target, loss=lcfg.loss, p_uncond=lcfg.p_uncond, cond_dim=cond_dim,
                             masks=(lcfg.p_generate, lcfg.p_prefix, lcfg.p_suffix),
                             train=lcfg.train.replace(seed=int(seed)))
+
+
+def train_unet(spec, latents: LatentSet, **kw):
+    """Train (or load from the cache) the latent U-Net of ``spec`` (:func:`latent_spec`) on
+    ``latents``, given the condition vector of its ``cond_dim``
+    (:meth:`LatentSet.with_cond_dim`); ``kw`` go to :func:`maqamgen.diffusion.run.train_denoiser`
+    (``out_dir``, ``resume``, ``progress``, ``device``)."""
+    from maqamgen.diffusion import run
+
+    return run.train_denoiser(spec, latents.with_cond_dim(spec.cond_dim), **kw)
 
 
 def sample_fragments(trained, ae: nn.Module, labels, tonic_hz, steps: int = 10,
@@ -993,7 +1005,8 @@ def stitching_summary(judged, n_boot: int = 1000, seed: int = 0):
     """One row per stitching method from :func:`judge_piece` rows: means over pieces with bootstrap
     intervals (seam ratio, HF ratio, loop score, hallucination index, real-time factor; NaN bounds
     from fewer than :data:`MIN_PIECES` pieces) and window shares pooled over every window of the
-    method's pieces with Wilson intervals.
+    method's pieces, with the Wilson intervals of their effective sizes
+    (:func:`maqamgen.metrics.clustered_wilson_interval`: one piece's windows are not independent).
 
     Returns:
         A pandas DataFrame indexed by method: ``<key>``, ``<key>_lo``, ``<key>_hi``, ``n_pieces``,
@@ -1015,12 +1028,10 @@ def stitching_summary(judged, n_boot: int = 1000, seed: int = 0):
             else:
                 r[key] = r[f"{key}_lo"] = r[f"{key}_hi"] = float("nan")
         for key, col in (("window_acc", "given_ok"), ("free_acc", "free_ok"), ("tonic_acc", "tonic_ok")):
-            oks = [bool(o) for lst in g[col] for o in lst]
-            r["n_windows"] = len(oks)
-            if oks:
-                r[key], r[f"{key}_lo"], r[f"{key}_hi"] = metrics.wilson_interval(int(sum(oks)), len(oks))
-            else:
-                r[key] = r[f"{key}_lo"] = r[f"{key}_hi"] = float("nan")
+            k = [sum(bool(o) for o in lst) for lst in g[col]]
+            n = [len(lst) for lst in g[col]]
+            r["n_windows"] = int(sum(n))
+            r[key], r[f"{key}_lo"], r[f"{key}_hi"] = metrics.clustered_wilson_interval(k, n)
         rows.append(r)
     return pd.DataFrame(rows).set_index("method")
 

@@ -181,8 +181,8 @@ def train_system(profile: str | Profile, out_dir: str | Path, resume: bool = Fal
     lat_train, _ = ch06.encode_fragments(ae, corp, "train", lcfg)
     spec = ch06.latent_spec(lcfg, seed=p.seed)
     spec = dataclasses.replace(spec, train=run_settings(spec.train, None, ckpt_every))
-    unet = run.train_denoiser(spec, lat_train, out_dir=out / UNET_DIR, resume=resume, progress=progress,
-                              device="auto")
+    unet = ch06.train_unet(spec, lat_train, out_dir=out / UNET_DIR, resume=resume, progress=progress,
+                           device="auto")
     rec = {"kind": "latent", "version": SYSTEM_VERSION, "profile": p.name, "latent": dataclasses.asdict(lcfg),
            "maqamat": list(lat_train.maqamat), "sr": int(lat_train.sr), "decoder": "griffin_lim",
            "autoencoder": dataclasses.asdict(ae.model.config), "normalizer": ae.normalizer.to_dict(),

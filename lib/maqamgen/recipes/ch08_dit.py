@@ -335,8 +335,10 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
         pieces (mean with bounds) and ``piece_x_real_time`` (their audio seconds per generation
         second, stitching and decoding included), ``params``, ``train_s``, ``gen_s_per_audio_s``
         (fragments); with ``windows``,
-        ``window_acc`` (share of windows read as the asked maqam, pooled over the pieces, with its
-        Wilson bounds), ``n_windows`` and ``window_reads``, a tuple of ``(asked, read)`` maqam
+        ``window_acc`` (share of windows read as the asked maqam, pooled over the pieces, with the
+        Wilson bounds of its effective size: :func:`maqamgen.metrics.clustered_wilson_interval`,
+        as the windows of one piece are not independent), ``window_deff`` (the design effect that
+        shrank it), ``n_windows`` and ``window_reads``, a tuple of ``(asked, read)`` maqam
         names, one per window (``read`` is ``None`` where a window had too little pitch; not a
         scalar: take it out before making a table of rows).
     """
@@ -364,13 +366,14 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
             if windows:
                 y = features.to_audio(p.mel, trained.normalizer, fcfg, sr, n_iter=lcfg.gl_iter, seed=seed + k)
                 w = ch06.window_maqam(y, sr, m, tonic_of[m], lcfg.window_seconds, maqamat)
-                oks += w["given_ok"]
+                oks.append(w["given_ok"])
                 reads += [(m, r) for r in w["given"]]
         if windows:
             row["window_reads"] = tuple(reads)
             row["window_acc"], row["window_acc_lo"], row["window_acc_hi"] = (
-                metrics.wilson_interval(int(sum(oks)), len(oks)) if oks else (float("nan"),) * 3)
-            row["n_windows"] = len(oks)
+                metrics.clustered_wilson_interval([sum(o) for o in oks], [len(o) for o in oks]))
+            row["n_windows"] = sum(len(o) for o in oks)
+            row["window_deff"] = metrics.design_effect([sum(o) for o in oks], [len(o) for o in oks])
         for key, v in (("seam_jump_ratio", seams), ("hallucination_index", hal)):
             row[key], row[f"{key}_lo"], row[f"{key}_hi"] = metrics.bootstrap_ci(v, seed=seed, min_n=MIN_PIECES)
         row["piece_x_real_time"] = float(np.mean(rtf))
