@@ -465,7 +465,13 @@ class LatentChapterConfig:
             same conditions. Told only the label and the tonic apart, the DiT had not learnt how
             they combine for hijaz (2 of 16 fragments read as hijaz at its training tonic
             against 14 with the scale, 2026-12-07); the U-Net, with the same conditioning MLP,
-            has the same problem to solve.
+            has the same problem to solve. At its 1000 steps it gains little that can be told
+            from chance: measured at ``book`` (2026-12-08, AMD with AVX-512; the fresh build of
+            08bc983 against Chapters 6 and 8 re-run with the profile on its caches) its
+            fragments read as the asked maqam 7 of 32 with the profile against 5 in Chapter 6
+            (6 against 7 in Chapter 8), the windows of its best stitched pieces 0 of 18 against
+            4, Chapter 8's Frechet distance 1.85 [1.36, 2.44] against 1.72; the DiT's in the same
+            build 26 of 32 and 1.45. The U-Net's limit is its budget, not its condition.
         sample_steps: DDIM steps of every latent sample.
         n_roundtrip: held-out fragments of the round-trip table.
         gl_iter: Griffin-Lim iterations.
@@ -614,9 +620,10 @@ class DiTChapterConfig:
             the share of voiced frames on the asked scale about 0.48 against 0.55. Nahawand went
             the other way (12 of 16 against 3). With training seed 1 (the same measurement, both
             DiTs trained again): 79 of 128 (0.62 [0.53, 0.70]) against 108 of 128 (0.84 [0.77,
-            0.90]), the intervals apart; hijaz 1 against 11 of 16, nahawand 13 against 11. The latent U-Net of Chapter 6 has no profile, so
-            the DiT against the U-Net compares the conditioning too; the ablation's "no scale
-            profile" row measures it alone at its budget. In the chapter (``book``, the same
+            0.90]), the intervals apart; hijaz 1 against 11 of 16, nahawand 13 against 11. The
+            latent U-Net of Chapter 6 is told the scale too (``LatentChapterConfig.scale_profile``),
+            so the DiT against the U-Net compares the networks alone; the ablation's "no scale
+            profile" row measures the profile at its budget. In the chapter (``book``, the same
             machine, the re-run of Chapter 8 on the caches of fe4a8a3's fresh build, against that
             build): windows read as the asked maqam 0.81 [0.68, 0.90] against 0.71 [0.57, 0.82]
             (nahawand now the weakest, 2 of 6, read as kurd in 3), whole fragments 26 against 21
@@ -690,7 +697,14 @@ class DiTChapterConfig:
             10-s windows for the asked maqam), the maqamat in turn: 8 at ``book``, one per maqam
             of the corpus (was 6, which left kurd and ajam out of the window measure: on
             2026-12-06, 8 pieces of the reference DiT read kurd right in 6 windows of 6 and
-            ajam in 3 of 6; was 3 before that: 18 windows, an interval of about +-0.15).
+            ajam in 3 of 6; was 3 before that: 18 windows, an interval of about +-0.15). The
+            window share's interval counts the pieces, not the windows
+            (:func:`maqamgen.metrics.clustered_wilson_interval`): on 2026-12-08 the DiT's 39 of
+            48 windows came as 6, 6, 6, 4, 6, 2, 6 and 3 of 6 per piece (one maqam each), a
+            design effect of 2.9, so 0.81 [0.57, 0.93] where Wilson over the windows gave
+            [0.68, 0.90]. With a design effect of 3, a lower bound above 0.8 needs about 120
+            pieces at a share of 0.85, 31 at 0.9 and 14 at 0.95: at ``book`` the bar can be
+            shown met only by a DiT that reads nearly every window right.
         torch_threads: torch threads while the chapter runs (0: torch's default; :data:`BOOK_THREADS`).
     """
 
