@@ -950,7 +950,7 @@ def design_effect(k, n) -> float:
     Raises:
         ValueError: ``k`` and ``n`` differ in shape, or some ``k_i`` is negative or above ``n_i``.
 
-    Used in: book/part3/08_dit.md (through its recipe), book/part1/06_latent_diffusion.md (through its recipe)
+    Used in: book/part3/08_dit.md (through its recipe), :func:`clustered_wilson_interval`
     """
     k, n = np.asarray(k, dtype=float).ravel(), np.asarray(n, dtype=float).ravel()
     if k.shape != n.shape:
