@@ -469,9 +469,9 @@ class LatentChapterConfig:
             from chance: measured at ``book`` (2026-12-08, AMD with AVX-512; the fresh build of
             08bc983 against Chapters 6 and 8 re-run with the profile on its caches) its
             fragments read as the asked maqam 7 of 32 with the profile against 5 in Chapter 6
-            (6 against 7 in Chapter 8), the windows of its best stitched pieces 0 of 18 against
-            4, Chapter 8's Frechet distance 1.85 [1.36, 2.44] against 1.72; the DiT's in the same
-            build 26 of 32 and 1.45. The U-Net's limit is its budget, not its condition.
+            (6 against 7 in Chapter 8), the windows of its MultiDiffusion pieces 4 of 18 with
+            and without, Chapter 8's Frechet distance 1.85 [1.36, 2.44] against 1.72; the DiT's
+            in the same build 26 of 32 and 1.45. The U-Net's limit is its budget, not its condition.
         sample_steps: DDIM steps of every latent sample.
         n_roundtrip: held-out fragments of the round-trip table.
         gl_iter: Griffin-Lim iterations.

@@ -370,10 +370,10 @@ def judge_model(name: str, trained: run.Trained, ae, ev, dcfg, lcfg, tonic_of: d
                 reads += [(m, r) for r in w["given"]]
         if windows:
             row["window_reads"] = tuple(reads)
+            right, n = [sum(o) for o in oks], [len(o) for o in oks]  # per piece
             row["window_acc"], row["window_acc_lo"], row["window_acc_hi"] = (
-                metrics.clustered_wilson_interval([sum(o) for o in oks], [len(o) for o in oks]))
-            row["n_windows"] = sum(len(o) for o in oks)
-            row["window_deff"] = metrics.design_effect([sum(o) for o in oks], [len(o) for o in oks])
+                metrics.clustered_wilson_interval(right, n))
+            row["n_windows"], row["window_deff"] = sum(n), metrics.design_effect(right, n)
         for key, v in (("seam_jump_ratio", seams), ("hallucination_index", hal)):
             row[key], row[f"{key}_lo"], row[f"{key}_hi"] = metrics.bootstrap_ci(v, seed=seed, min_n=MIN_PIECES)
         row["piece_x_real_time"] = float(np.mean(rtf))
